@@ -1,0 +1,24 @@
+"""Sphinx configuration for the oms docs (built with warnings as errors in CI)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+from oms._version import __version__  # noqa: E402 - needs the path above
+
+project = "oms"
+author = "the oms developers"
+copyright = "2026, the oms developers"  # noqa: A001 - Sphinx's own setting name
+release = __version__
+version = __version__
+
+extensions = ["sphinx.ext.autodoc"]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+exclude_patterns = ["_build"]
+html_theme = "alabaster"
+html_title = f"oms {__version__}"
+nitpicky = False

@@ -1,0 +1,5 @@
+"""``python -m oms`` runs the command line."""
+
+from oms.cli import main
+
+main()

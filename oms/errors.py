@@ -1,0 +1,521 @@
+"""One exception tree for everything `oms` raises.
+
+Every error says two things a trading program must know before it decides what to do next:
+
+- ``outcome_known``: is it certain what happened on the exchange?  ``False`` means an order
+  may or may not exist; only reconciliation (see :class:`oms.OrderManager`) can tell.
+- ``retry_safe``: can the very same call be made again without risking a duplicate?
+
+::
+
+    OmsError
+    ├── ValidationError            bad input, found before any byte was sent (also a ValueError)
+    ├── ResponseShapeError         an answer that does not have the documented shape
+    ├── OutcomeUnknownError        the order manager could not decide whether an order exists
+    ├── AllocatorExhausted         a userref allocator has no value left to hand out
+    ├── TransportError             the request did not complete as HTTP 200 + JSON
+    │   ├── ConnectError           never reached the server
+    │   ├── TLSError               refused during the TLS handshake (never reached)
+    │   ├── RequestTimeout         sent, no answer in time (may have reached)
+    │   ├── ConnectionLost         sent, connection dropped (may have reached)
+    │   ├── HTTPStatusError        non-200 status, e.g. a Cloudflare 403/502/520 page
+    │   └── InvalidResponse        200 but not JSON
+    └── KrakenError                an ``E...`` string in Kraken's ``error`` array
+        ├── InvalidArguments, PermissionDenied, UnknownMethod
+        ├── AuthError: InvalidKey, InvalidSignature, InvalidNonce, TemporaryLockout, ...
+        ├── RateLimitError: APIRateLimitExceeded, OrderRateLimitExceeded,
+        │                   TooManyRequests, Throttled
+        ├── ServiceError: ServiceUnavailable, ServiceBusy, DeadlineElapsed, InternalError,
+        │                 MarketCancelOnly, MarketPostOnly
+        ├── OrderError: InsufficientFunds, OrderMinimumNotMet, CostMinimumNotMet,
+        │               TickSizeCheckFailed, OrdersLimitExceeded, UnknownOrder, InvalidOrder,
+        │               InvalidPrice, PostOnlyOrder, ...
+        ├── QueryError: UnknownAssetPair, UnknownAsset
+        ├── FundingError: UnknownWithdrawKey, InvalidAmount, MaxFeeExceeded, ...
+        └── UnknownKrakenError     a string not in the table: still raised, never returned
+
+Kraken's strings map to classes through one table, :data:`ERROR_TABLE`, matched by longest
+prefix because Kraken appends detail (``EGeneral:Invalid arguments:volume``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+__all__ = [
+    "ERROR_TABLE",
+    "APIRateLimitExceeded",
+    "AccountDisabled",
+    "AccountError",
+    "AllocatorExhausted",
+    "AuthError",
+    "ConnectError",
+    "ConnectionLost",
+    "CostMinimumNotMet",
+    "DeadlineElapsed",
+    "FundingError",
+    "HTTPStatusError",
+    "InsufficientFunds",
+    "InternalError",
+    "InvalidAmount",
+    "InvalidArguments",
+    "InvalidKey",
+    "InvalidNonce",
+    "InvalidOrder",
+    "InvalidPrice",
+    "InvalidResponse",
+    "InvalidSignature",
+    "KrakenError",
+    "MarketCancelOnly",
+    "MarketPostOnly",
+    "MaxFeeExceeded",
+    "OmsError",
+    "OrderError",
+    "OrderMinimumNotMet",
+    "OrderRateLimitExceeded",
+    "OrdersLimitExceeded",
+    "OutcomeUnknownError",
+    "PermissionDenied",
+    "PostOnlyOrder",
+    "QueryError",
+    "RateLimitError",
+    "RequestTimeout",
+    "ResponseShapeError",
+    "ServiceBusy",
+    "ServiceError",
+    "ServiceUnavailable",
+    "TLSError",
+    "TemporaryLockout",
+    "Throttled",
+    "TickSizeCheckFailed",
+    "TooManyRequests",
+    "TransportError",
+    "UnknownAsset",
+    "UnknownAssetPair",
+    "UnknownKrakenError",
+    "UnknownMethod",
+    "UnknownOrder",
+    "UnknownReferenceId",
+    "UnknownWithdrawKey",
+    "ValidationError",
+    "kraken_error",
+    "raise_for_errors",
+]
+
+
+class OmsError(Exception):
+    """Base of every error `oms` raises."""
+
+    #: Whether it is certain what happened on the exchange.
+    outcome_known: bool = True
+    #: Whether repeating the same call cannot create a duplicate.
+    retry_safe: bool = False
+
+
+# --- local errors -------------------------------------------------------------------------
+
+
+class ValidationError(OmsError, ValueError):
+    """Bad input, found before any byte went on the wire (so nothing happened)."""
+
+    outcome_known = True
+    retry_safe = False
+
+    def __init__(self, message: str, *, field: str | None = None, rule: str | None = None):
+        super().__init__(message)
+        #: The argument at fault, e.g. ``"price"``.
+        self.field = field
+        #: The rule it breaks, e.g. ``"pair_decimals"``, ``"userref-range"``.
+        self.rule = rule
+
+
+class ResponseShapeError(OmsError):
+    """An answer that does not have the documented shape (e.g. a validate answer with a txid).
+
+    The request did reach Kraken, so for a write its effect is not known.
+    """
+
+    outcome_known = False
+    retry_safe = False
+
+
+class OutcomeUnknownError(OmsError):
+    """The order manager could not decide whether an order exists on the exchange.
+
+    The intent stays recorded in the cache as ``unknown``; :meth:`oms.OrderManager.recover`
+    (run automatically before the next placement) tries again to resolve it.
+    """
+
+    outcome_known = False
+    retry_safe = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        intent_id: str | None = None,
+        userref: int | None = None,
+        cl_ord_id: str | None = None,
+    ):
+        super().__init__(message)
+        self.intent_id = intent_id
+        self.userref = userref
+        self.cl_ord_id = cl_ord_id
+
+
+class AllocatorExhausted(OmsError):
+    """A userref allocator cannot hand out a value within its range."""
+
+
+# --- transport errors ---------------------------------------------------------------------
+
+
+class TransportError(OmsError):
+    """The request did not complete with an HTTP 200 JSON answer."""
+
+    #: Whether the request may have reached Kraken (and so may have taken effect).
+    may_have_reached: bool = True
+
+    # Derived from may_have_reached so the two can never disagree.
+    @property
+    def outcome_known(self) -> bool:  # type: ignore[override]
+        return not self.may_have_reached
+
+    @property
+    def retry_safe(self) -> bool:  # type: ignore[override]
+        return not self.may_have_reached
+
+
+class ConnectError(TransportError):
+    """No connection could be made: nothing reached the server."""
+
+    may_have_reached = False
+
+
+class TLSError(TransportError):
+    """The TLS handshake failed (or the server offered less than TLS 1.2): nothing was sent."""
+
+    may_have_reached = False
+
+
+class RequestTimeout(TransportError):
+    """The request was sent but no answer came in time; it may have taken effect."""
+
+
+class ConnectionLost(TransportError):
+    """The connection broke after the request was sent; it may have taken effect."""
+
+
+class HTTPStatusError(TransportError):
+    """A non-200 answer: usually Cloudflare in front of Kraken (403, 5xx, 52x HTML pages)."""
+
+    def __init__(self, message: str, *, status_code: int, cloudflare: bool = False):
+        super().__init__(message)
+        self.status_code = status_code
+        self.cloudflare = cloudflare
+
+
+class InvalidResponse(TransportError):
+    """HTTP 200 whose body is not a JSON envelope; it may have taken effect."""
+
+
+# --- Kraken errors ------------------------------------------------------------------------
+
+
+class KrakenError(OmsError):
+    """An error string from Kraken's ``error`` array."""
+
+    # Kraken answered, so the request reached it; most errors are definite rejections.
+    outcome_known = True
+    retry_safe = False
+    #: Explanation added to the message, for errors whose fix is not obvious from the string.
+    hint: str = ""
+
+    def __init__(self, code: str, errors: Sequence[str] = ()):
+        self.code = code
+        self.errors: tuple[str, ...] = tuple(errors) or (code,)
+        message = code if not self.hint else f"{code}: {self.hint}"
+        super().__init__(message)
+
+
+class UnknownKrakenError(KrakenError):
+    """A Kraken error string not in :data:`ERROR_TABLE`; still an error, never data."""
+
+    outcome_known = False
+
+
+class InvalidArguments(KrakenError):
+    """Kraken found the request malformed; the suffix names the parameter."""
+
+
+class UnknownMethod(KrakenError):
+    """The endpoint name is not known to Kraken."""
+
+
+class PermissionDenied(KrakenError):
+    """The API key lacks the permission for this call."""
+
+    hint = "the API key lacks the permission this endpoint needs (see the key's settings)"
+
+
+class AccountError(KrakenError):
+    """The account is restricted (region, permissions, lock)."""
+
+
+class AuthError(KrakenError):
+    """Authentication failed: key, signature or nonce."""
+
+
+class InvalidKey(AuthError):
+    hint = "the API-Key header is not a valid key (KRAKEN_API_KEY: the public key, not the secret)"
+
+
+class InvalidSignature(AuthError):
+    hint = (
+        "the API-Sign does not match: check the secret (base64, as shown by Kraken) and that "
+        "the signed body is byte-identical to the body sent; `oms sign --example` checks the "
+        "algorithm"
+    )
+
+
+class InvalidNonce(AuthError):
+    # The nonce was rejected before the request was processed: a retry with a new nonce is safe.
+    retry_safe = True
+    hint = (
+        "the nonce was not larger than the last one Kraken saw for this key. Likely causes: "
+        "another program (or another library) uses the same API key; this key once received a "
+        "larger-scale nonce (e.g. nanoseconds) and a smaller-scale one (milliseconds) is now "
+        "being sent, which Kraken rejects forever; or requests overtook each other on the "
+        "network. oms shares one nanosecond nonce source per key across threads and processes "
+        "on this machine; use one key per program elsewhere, or set a nonce window on the key "
+        "in Kraken's API settings (it tolerates reordering, at the cost of replay protection)"
+    )
+
+
+class TemporaryLockout(AuthError):
+    hint = (
+        "too many failed calls (invalid key/signature/nonce); Kraken locks the key for ~15 minutes"
+    )
+
+
+class AccountDisabled(AuthError):
+    pass
+
+
+class RateLimitError(KrakenError):
+    """A rate limit was exceeded; nothing was done, so a later retry is safe."""
+
+    retry_safe = True
+
+
+class APIRateLimitExceeded(RateLimitError):
+    hint = "the REST call counter for this key is over its maximum; wait for it to decay"
+
+
+class OrderRateLimitExceeded(RateLimitError):
+    hint = (
+        "the per-pair trading counter is over the tier's threshold; cancelling orders younger "
+        "than 5 s costs the most"
+    )
+
+
+class TooManyRequests(RateLimitError):
+    hint = "the public endpoint throttle; slow down to about one call per second"
+
+
+class Throttled(RateLimitError):
+    """``EService:Throttled: <unix ts>``: too many concurrent requests; retry after ``retry_at``."""
+
+    def __init__(self, code: str, errors: Sequence[str] = ()):
+        super().__init__(code, errors)
+        match = re.search(r"Throttled:\s*(\d+(?:\.\d+)?)", code)
+        #: Unix time after which a retry is welcome (``None`` if Kraken gave none).
+        self.retry_at: float | None = float(match.group(1)) if match else None
+
+
+class ServiceError(KrakenError):
+    """The exchange could not handle the request."""
+
+
+class ServiceUnavailable(ServiceError):
+    # Kraken's own docs: the engine may be offline, but an order can still have been taken.
+    outcome_known = False
+
+
+class ServiceBusy(ServiceError):
+    outcome_known = False
+
+
+class DeadlineElapsed(ServiceError):
+    # The engine refuses to act after the deadline, but the answer may race the commit.
+    outcome_known = False
+
+
+class InternalError(ServiceError):
+    outcome_known = False
+
+
+class MarketCancelOnly(ServiceError):
+    hint = "the market is in cancel-only mode: no new orders (see SystemStatus / AssetPairs)"
+
+
+class MarketPostOnly(ServiceError):
+    hint = "the market is in post-only mode: only post-only limit orders are accepted"
+
+
+class OrderError(KrakenError):
+    """The order was rejected; nothing was placed."""
+
+
+class InsufficientFunds(OrderError):
+    pass
+
+
+class OrderMinimumNotMet(OrderError):
+    hint = "the volume is below the pair's ordermin (AssetPairs)"
+
+
+class CostMinimumNotMet(OrderError):
+    hint = "price x volume is below the pair's costmin (AssetPairs)"
+
+
+class TickSizeCheckFailed(OrderError):
+    hint = "the price is not a multiple of the pair's tick_size (AssetPairs)"
+
+
+class OrdersLimitExceeded(OrderError):
+    hint = "too many open orders on this pair for the account's tier"
+
+
+class UnknownOrder(OrderError):
+    """No open order has that txid/userref/cl_ord_id (it may have closed already)."""
+
+
+class InvalidOrder(OrderError):
+    pass
+
+
+class InvalidPrice(OrderError):
+    pass
+
+
+class PostOnlyOrder(OrderError):
+    hint = "the post-only order would have taken liquidity, so it was rejected"
+
+
+class QueryError(KrakenError):
+    """A query named something Kraken does not know."""
+
+
+class UnknownAssetPair(QueryError):
+    pass
+
+
+class UnknownAsset(QueryError):
+    pass
+
+
+class FundingError(KrakenError):
+    """A deposit/withdrawal request was refused."""
+
+
+class UnknownWithdrawKey(FundingError):
+    hint = "no withdrawal address with that key name exists on the account"
+
+
+class InvalidAmount(FundingError):
+    pass
+
+
+class MaxFeeExceeded(FundingError):
+    pass
+
+
+class UnknownReferenceId(FundingError):
+    pass
+
+
+#: Kraken error strings (prefixes) → classes. The longest matching prefix wins.
+ERROR_TABLE: dict[str, type[KrakenError]] = {
+    "EGeneral:Invalid arguments": InvalidArguments,
+    "EGeneral:Unknown method": UnknownMethod,
+    "EGeneral:Permission denied": PermissionDenied,
+    "EGeneral:Temporary lockout": TemporaryLockout,
+    "EGeneral:Internal error": InternalError,
+    "EGeneral:Too many requests": TooManyRequests,
+    "EAPI:Invalid key": InvalidKey,
+    "EAPI:Invalid signature": InvalidSignature,
+    "EAPI:Invalid nonce": InvalidNonce,
+    "EAPI:Rate limit exceeded": APIRateLimitExceeded,
+    "EAPI:Bad request": InvalidArguments,
+    "EAuth:Account temporary disabled": AccountDisabled,
+    "EAuth:Account unconfirmed": AccountDisabled,
+    "EAuth:Rate limit exceeded": APIRateLimitExceeded,
+    "EAuth:Too many requests": TooManyRequests,
+    "EAuth:Failed": AuthError,
+    "ESession:Invalid session": AuthError,
+    "EAccount:Invalid permissions": AccountError,
+    "ETrade:User Locked": AccountError,
+    "ETrade:Invalid request": InvalidArguments,
+    "EBM:limit exceeded:CAL": AccountError,
+    "EService:Unavailable": ServiceUnavailable,
+    "EService:Busy": ServiceBusy,
+    "EService:Market in cancel_only mode": MarketCancelOnly,
+    "EService:Market in post_only mode": MarketPostOnly,
+    "EService:Deadline elapsed": DeadlineElapsed,
+    "EService:Throttled": Throttled,
+    "EService: Throttled": Throttled,
+    "EDatabase:Internal error": InternalError,
+    "EOrder:Insufficient funds": InsufficientFunds,
+    "EOrder:Insufficient margin": InsufficientFunds,
+    "EOrder:Order minimum not met": OrderMinimumNotMet,
+    "EOrder:Cost minimum not met": CostMinimumNotMet,
+    "EOrder:Tick size check failed": TickSizeCheckFailed,
+    "EOrder:Orders limit exceeded": OrdersLimitExceeded,
+    "EOrder:Positions limit exceeded": OrdersLimitExceeded,
+    "EOrder:Scheduled orders limit exceeded": OrdersLimitExceeded,
+    "EOrder:Rate limit exceeded": OrderRateLimitExceeded,
+    "EOrder:Domain rate limit exceeded": OrderRateLimitExceeded,
+    "EOrder:Unknown order": UnknownOrder,
+    "EOrder:Invalid order": InvalidOrder,
+    "EOrder:Invalid price": InvalidPrice,
+    "EOrder:Post only order": PostOnlyOrder,
+    "EOrder:Cannot open opposing position": OrderError,
+    "EOrder:Cannot open position": OrderError,
+    "EOrder:Margin allowance exceeded": OrderError,
+    "EOrder:Margin level too low": OrderError,
+    "EOrder:Margin position size exceeded": OrderError,
+    "EOrder:Reduce only": OrderError,
+    "EOrder:Unknown position": OrderError,
+    "EOrder:Cancel pending": OrderError,
+    "EOrder:": OrderError,
+    "EQuery:Unknown asset pair": UnknownAssetPair,
+    "EQuery:Invalid asset pair": UnknownAssetPair,
+    "EQuery:Unknown asset": UnknownAsset,
+    "EQuery:": QueryError,
+    "EFunding:Unknown withdraw key": UnknownWithdrawKey,
+    "EFunding:Invalid amount": InvalidAmount,
+    "EFunding:Max fee exceeded": MaxFeeExceeded,
+    "EFunding:Invalid reference id": UnknownReferenceId,
+    "EFunding:Unknown reference id": UnknownReferenceId,
+    "EFunding:": FundingError,
+}
+
+_PREFIXES = sorted(ERROR_TABLE, key=len, reverse=True)
+
+
+def kraken_error(code: str, errors: Sequence[str] = ()) -> KrakenError:
+    """The exception for one Kraken error string (longest table prefix; unknown → generic)."""
+    for prefix in _PREFIXES:
+        if code.startswith(prefix):
+            return ERROR_TABLE[prefix](code, errors)
+    return UnknownKrakenError(code, errors)
+
+
+def raise_for_errors(errors: Sequence[str]) -> list[str]:
+    """Raise for the first ``E...`` string; return the ``W...`` warnings (success with warnings)."""
+    failures = [e for e in errors if not e.startswith("W")]
+    if failures:
+        raise kraken_error(failures[0], list(errors))
+    return list(errors)
