@@ -7,11 +7,11 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
-from oms._version import __version__  # noqa: E402 - needs the path above
+from oms._version import __version__
 
 project = "oms"
 author = "the oms developers"
-copyright = "2026, the oms developers"  # noqa: A001 - Sphinx's own setting name
+copyright = "2026, the oms developers"
 release = __version__
 version = __version__
 

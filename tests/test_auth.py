@@ -49,7 +49,9 @@ def test_parameter_order_matters() -> None:
 )
 def test_sign_matches_reference_recipe(secret: str, method: str, nonce: int, body: str) -> None:
     path = f"/0/private/{method}"
-    assert auth.sign(secret, path, nonce, body) == _reference(secret, path, str(nonce), body.encode())
+    assert auth.sign(secret, path, nonce, body) == _reference(
+        secret, path, str(nonce), body.encode()
+    )
 
 
 def test_json_body_is_signed_with_its_nonce() -> None:
@@ -67,7 +69,10 @@ def test_json_body_is_signed_with_its_nonce() -> None:
         ({"reduce_only": False}, "reduce_only=false"),
         ({"price": Decimal("0.00001")}, "price=0.00001"),
         ({"volume": Decimal("1E+3")}, "volume=1000"),
-        ({"close": {"ordertype": "limit", "price": "1"}}, "close%5Bordertype%5D=limit&close%5Bprice%5D=1"),
+        (
+            {"close": {"ordertype": "limit", "price": "1"}},
+            "close%5Bordertype%5D=limit&close%5Bprice%5D=1",
+        ),
         ({"expiretm": "+60"}, "expiretm=%2B60"),
         ({"txid": ["A", "B"]}, "txid=A%2CB"),
         ({"userref": None, "pair": "XBTUSD"}, "pair=XBTUSD"),

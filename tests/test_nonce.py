@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -32,8 +33,8 @@ def test_clock_going_backwards_never_lowers_nonce(readings: list[int]) -> None:
         it = iter(readings)
         source = NonceSource(FP, directory=folder, clock_ns=lambda: next(it))
         nonces = [source.next() for _ in readings]
-    assert all(a < b for a, b in zip(nonces, nonces[1:]))
-    assert all(n >= r for n, r in zip(nonces, readings))
+    assert all(a < b for a, b in itertools.pairwise(nonces))
+    assert all(n >= r for n, r in zip(nonces, readings, strict=False))
 
 
 def test_nanosecond_scale_by_default(tmp_path: Path) -> None:
