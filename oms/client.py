@@ -1,0 +1,857 @@
+"""``KrakenClient``: every Kraken spot REST endpoint, signed, paced and retried where safe.
+
+The client builds and signs requests and decides about retries; the :mod:`oms.transport`
+sends them. For each call:
+
+1. arguments are checked (``ValidationError`` before any I/O);
+2. for a private call, :class:`oms.ratelimit.RateLimiter` says how long to wait so neither
+   of Kraken's counters is exceeded, and the client sleeps that long (injected sleep);
+3. a nonce is reserved from :class:`oms.nonce.NonceSource` and held while the body is encoded,
+   signed and sent, so requests for one key leave in nonce order;
+4. the answer's ``error`` array goes through :func:`oms.errors.raise_for_errors`;
+5. a failed attempt is retried only when that cannot duplicate an effect (see
+   :mod:`oms.retry`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random as _random
+import re
+import time as _time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from oms._decimal import to_decimal
+from oms.auth import Credentials, encode_form, encode_json, key_fingerprint
+from oms.errors import (
+    APIRateLimitExceeded,
+    InvalidNonce,
+    InvalidResponse,
+    KrakenError,
+    OrderRateLimitExceeded,
+    ResponseShapeError,
+    TooManyRequests,
+    TransportError,
+    ValidationError,
+    kraken_error,
+    raise_for_errors,
+)
+from oms.models import (
+    AddOrderResult,
+    AmendResult,
+    Asset,
+    AssetPair,
+    Balance,
+    BatchOrderResult,
+    CancelResult,
+    DeadMansSwitch,
+    DepositMethod,
+    FundingPage,
+    FundingTransaction,
+    OHLCPage,
+    Order,
+    OrderBook,
+    OrdersPage,
+    PublicTrade,
+    ServerTime,
+    SystemStatus,
+    Ticker,
+    TradesPage,
+    WithdrawInfo,
+)
+from oms.nonce import NonceSource
+from oms.orders import (
+    OrderRequest,
+    batch_params,
+    check_cl_ord_id,
+    check_deadline,
+    check_userref,
+    format_deadline,
+)
+from oms.ratelimit import RateLimiter, Tier
+from oms.retry import RetryPolicy, call_kind
+from oms.transport import DEFAULT_TIMEOUT, HTTPResponse, Transport
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "JSON_METHODS",
+    "PUBLIC_METHODS",
+    "KrakenClient",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.kraken.com"
+
+#: Methods served under ``/0/public/`` (GET, no signature). Anything else is private.
+PUBLIC_METHODS = frozenset(
+    {"Time", "SystemStatus", "Assets", "AssetPairs", "Ticker", "OHLC", "Trades", "Depth", "Spread"}
+)
+#: Kraken refuses these form-encoded (``EGeneral:Invalid arguments:orders``): send JSON.
+JSON_METHODS = frozenset({"AddOrderBatch", "CancelOrderBatch"})
+
+_METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
+_PAGE = 50  # ClosedOrders pages and QueryOrders' txid limit
+_CANCEL_BATCH_MAX = 50
+
+
+def _positive_int(value: int, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"{field} must be a positive int", field=field, rule="positive")
+    return value
+
+
+def _as_list(value: str | Iterable[str] | None, field: str) -> list[str] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise ValidationError(f"{field} must be a non-empty string or list", field=field)
+    return items
+
+
+def _amount(value: object, field: str) -> Decimal:
+    amount = to_decimal(value, field=field)
+    if amount <= 0:
+        raise ValidationError(f"{field} must be positive", field=field, rule="positive")
+    return amount
+
+
+def _time_param(value: float | int | str | None, field: str) -> object:
+    """``start``/``end``: a unix time or an order txid (Kraken accepts both)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"{field} must be a unix time or a txid", field=field, rule="type")
+    # Times are not money: a float is the natural type, but it must go out without exponent.
+    return to_decimal(repr(value), field=field) if isinstance(value, float) else value
+
+
+def _one_of(**given: object) -> tuple[str, object]:
+    present = [(k, v) for k, v in given.items() if v is not None]
+    if len(present) != 1:
+        names = " / ".join(given)
+        raise ValidationError(f"give exactly one of {names}", field=names, rule="exclusive")
+    return present[0]
+
+
+class KrakenClient:
+    """A Kraken spot REST client.
+
+    ``credentials`` may be ``None`` for public endpoints only. ``nonce_source`` defaults to
+    the machine-wide source for the key (see :class:`oms.nonce.NonceSource`);
+    ``rate_limiter`` to a :class:`oms.ratelimit.RateLimiter` for ``tier`` (share one between
+    clients that use the same key). ``clock``, ``sleep`` and ``random`` are injectable so tests
+    never wait.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        transport: Transport | None = None,
+        nonce_source: NonceSource | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        tier: Tier | str = Tier.STARTER,
+        public_methods: Iterable[str] = PUBLIC_METHODS,
+        clock: Callable[[], float] = _time.time,
+        sleep: Callable[[float], None] = _time.sleep,
+        random: Callable[[], float] = _random.random,
+    ):
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValidationError(
+                f"base_url must be an http(s) URL: {base_url!r}", field="base_url"
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            # The signature covers "/0/private/<Method>": a path prefix would break it.
+            raise ValidationError(
+                f"base_url must not have a path: {base_url!r}", field="base_url", rule="url"
+            )
+        if credentials is not None and not isinstance(credentials, Credentials):
+            raise ValidationError("credentials must be oms.auth.Credentials", field="credentials")
+        self.base_url = f"{parts.scheme}://{parts.netloc}"
+        self.credentials = credentials
+        self.transport = transport if transport is not None else Transport(timeout=timeout)
+        self._nonce_source = nonce_source
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(tier)
+        self.public_methods = frozenset(public_methods)
+        self._clock = clock
+        self._sleep = sleep
+        self._random = random
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> KrakenClient:
+        """A client from ``KRAKEN_API_KEY``/``KRAKEN_API_SECRET`` (and ``KRAKEN_BASE_URL``).
+
+        With neither key variable set the client serves public endpoints only.
+        """
+        has_key = os.environ.get("KRAKEN_API_KEY") or os.environ.get("KRAKEN_API_SECRET")
+        credentials = Credentials.from_env() if has_key else None
+        kwargs.setdefault("base_url", os.environ.get("KRAKEN_BASE_URL") or DEFAULT_BASE_URL)
+        return cls(credentials, **kwargs)
+
+    def __repr__(self) -> str:
+        key = "None" if self.credentials is None else repr(self.credentials.key[:4] + "…")
+        return f"KrakenClient(base_url={self.base_url!r}, key={key})"
+
+    def __enter__(self) -> KrakenClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    @property
+    def nonce_source(self) -> NonceSource:
+        # Created on first use: a public-only client never touches the nonce directory.
+        if self._nonce_source is None:
+            self._nonce_source = NonceSource(key_fingerprint(self._credentials().key))
+        return self._nonce_source
+
+    def _credentials(self) -> Credentials:
+        if self.credentials is None:
+            raise ValidationError(
+                "this call is private: give the client Credentials (or set KRAKEN_API_KEY and "
+                "KRAKEN_API_SECRET and use KrakenClient.from_env())",
+                field="credentials",
+            )
+        return self.credentials
+
+    # --- raw calls ------------------------------------------------------------------------
+
+    def is_private(self, method: str) -> bool:
+        return method not in self.public_methods
+
+    def call(self, method: str, /, *, private: bool | None = None, **params: Any) -> Any:
+        """Call any endpoint by name; return its ``result`` (warnings are logged).
+
+        ``private`` overrides the table of public methods. Kraken errors raise the matching
+        :class:`~oms.errors.KrakenError` subclass.
+        """
+        return self._call(method, params, private=private)
+
+    def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        private: bool | None = None,
+        raise_errors: bool = True,
+        retry: RetryPolicy | None = None,
+    ) -> HTTPResponse:
+        """One logical call, with pacing and retries; return the final HTTP answer.
+
+        The answer's ``payload`` is Kraken's whole envelope. With ``raise_errors=False`` a
+        Kraken error that is not retried is returned instead of raised (``oms call`` prints
+        the envelope either way).
+        """
+        params = dict(params or {})
+        if not isinstance(method, str) or not _METHOD_NAME.fullmatch(method):
+            raise ValidationError(f"not a Kraken method name: {method!r}", field="method")
+        if "nonce" in params:
+            raise ValidationError("the client supplies the nonce", field="nonce", rule="reserved")
+        is_private = self.is_private(method) if private is None else private
+        if is_private:
+            self._credentials()
+        # Encode once up front so a bad value (a float, say) is refused before any I/O.
+        (encode_json if method in JSON_METHODS and is_private else encode_form)(params)
+        kind = call_kind(method, private=is_private)
+        policy = retry if retry is not None else self.retry
+        nonce_failures = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            response: HTTPResponse | None = None
+            error: TransportError | KrakenError | None = None
+            try:
+                response = self._attempt(method, params, private=is_private)
+                errors = _envelope_errors(method, response)
+                failures = [e for e in errors if not e.startswith("W")]
+                if failures:
+                    error = kraken_error(failures[0], errors)
+            except TransportError as exc:
+                error = exc
+            if error is None:
+                assert response is not None
+                if errors:
+                    logger.warning("%s answered with warnings: %s", method, errors)
+                if is_private:
+                    result = response.payload.get("result")
+                    self.rate_limiter.record(method, params, result, now=self._clock())
+                return response
+            nonce_failures += isinstance(error, InvalidNonce)
+            self._feedback(method, params, error, private=is_private)
+            delay = None
+            if policy.allows(kind, error, attempt=attempt, nonce_failures=nonce_failures):
+                delay = policy.delay(error, attempt, now=self._clock(), random=self._random)
+            if delay is None:
+                if response is not None and not raise_errors:
+                    return response
+                raise error
+            logger.warning(
+                "%s failed (%s: %s); attempt %d of %d in %.2f s",
+                method,
+                type(error).__name__,
+                error,
+                attempt + 1,
+                policy.max_attempts,
+                delay,
+            )
+            if delay > 0:
+                self._sleep(delay)
+
+    def _feedback(
+        self, method: str, params: Mapping[str, Any], error: Exception, *, private: bool
+    ) -> None:
+        # Only private calls count on the modelled counters; the public throttle is per IP.
+        now = self._clock()
+        if isinstance(error, (APIRateLimitExceeded, TooManyRequests)) and private:
+            self.rate_limiter.exceeded(now=now)
+        elif isinstance(error, OrderRateLimitExceeded):
+            self.rate_limiter.exceeded(now=now, trading=True, method=method, params=params)
+
+    def _attempt(self, method: str, params: Mapping[str, Any], *, private: bool) -> HTTPResponse:
+        if not private:
+            query = encode_form(params)
+            url = f"{self.base_url}/0/public/{method}" + (f"?{query}" if query else "")
+            return self.transport.request("GET", url)
+        credentials = self._credentials()
+        path = f"/0/private/{method}"
+        wait = self.rate_limiter.reserve(method, params, now=self._clock())
+        if wait > 0:
+            logger.info("%s paced: waiting %.2f s for Kraken's rate limits", method, wait)
+            self._sleep(wait)
+        # Held until the request has left, so a later nonce can never overtake this one.
+        with self.nonce_source.reserve() as nonce:
+            body_params = {"nonce": nonce, **params}
+            if method in JSON_METHODS:
+                body, content_type = encode_json(body_params), "application/json"
+            else:
+                body, content_type = encode_form(body_params), "application/x-www-form-urlencoded"
+            headers = {
+                "API-Key": credentials.key,
+                "API-Sign": credentials.sign(path, nonce, body),
+                "Content-Type": content_type,
+            }
+            return self.transport.request(
+                "POST", self.base_url + path, headers=headers, body=body.encode()
+            )
+
+    def _call(self, method: str, params: Mapping[str, Any], *, private: bool | None = None) -> Any:
+        response = self.request(method, params, private=private)
+        envelope = response.payload
+        raise_for_errors(envelope["error"])
+        if "result" not in envelope:
+            raise ResponseShapeError(f"{method}: answer without errors and without a result")
+        return envelope["result"]
+
+    # --- public market data ---------------------------------------------------------------
+
+    def time(self) -> ServerTime:
+        return ServerTime.from_api(self._call("Time", {}))
+
+    def system_status(self) -> SystemStatus:
+        return SystemStatus.from_api(self._call("SystemStatus", {}))
+
+    def assets(
+        self, assets: str | Iterable[str] | None = None, *, aclass: str | None = None
+    ) -> dict[str, Asset]:
+        params = {"asset": _as_list(assets, "assets"), "aclass": aclass}
+        return Asset.map_from_api(self._call("Assets", params))
+
+    def asset_pairs(
+        self,
+        pairs: str | Iterable[str] | None = None,
+        *,
+        info: str | None = None,
+        aclass_base: str | None = None,
+        country_code: str | None = None,
+    ) -> dict[str, AssetPair]:
+        params = {
+            "pair": _as_list(pairs, "pairs"),
+            "info": info,
+            "aclass_base": aclass_base,
+            "country_code": country_code,
+        }
+        return AssetPair.map_from_api(self._call("AssetPairs", params))
+
+    def ticker(
+        self, pairs: str | Iterable[str] | None = None, *, asset_class: str | None = None
+    ) -> dict[str, Ticker]:
+        params = {"pair": _as_list(pairs, "pairs"), "asset_class": asset_class}
+        return Ticker.map_from_api(self._call("Ticker", params))
+
+    def ohlc(self, pair: str, *, interval: int = 1, since: int | None = None) -> OHLCPage:
+        """At most the 720 latest bars (older ones are unreachable through this endpoint)."""
+        if interval not in _OHLC_INTERVALS:
+            raise ValidationError(
+                f"interval must be one of {sorted(_OHLC_INTERVALS)} minutes",
+                field="interval",
+                rule="range",
+            )
+        params = {"pair": pair, "interval": interval, "since": since}
+        return OHLCPage.from_api(self._call("OHLC", params))
+
+    def trades(
+        self, pair: str, *, since: int | None = None, count: int | None = None
+    ) -> TradesPage:
+        """One page of the public tape. ``since`` is a nanosecond cursor (``TradesPage.last``)."""
+        if count is not None and not 1 <= _positive_int(count, "count") <= 1000:
+            raise ValidationError("count must be 1..1000", field="count", rule="range")
+        params = {"pair": pair, "since": since, "count": count}
+        return TradesPage.from_api(self._call("Trades", params))
+
+    def iter_trades(
+        self,
+        pair: str,
+        since: int = 0,
+        *,
+        count: int | None = None,
+        max_pages: int | None = None,
+    ) -> Iterator[PublicTrade]:
+        """Every public trade from ``since`` (nanoseconds; 0 = the market's first trade) on.
+
+        Pages follow Kraken's exact ``last`` cursor (never a rounded time). A trade repeated
+        at a page boundary is yielded once. Stops when a page is empty or ``last`` does not
+        advance (the present is reached).
+        """
+        cursor = since
+        previous: set[object] = set()
+        pages = 0
+        while max_pages is None or pages < max_pages:
+            page = self.trades(pair, since=cursor, count=count)
+            pages += 1
+            for trade in page.trades:
+                if _trade_key(trade) not in previous:
+                    yield trade
+            if not page.trades or page.last <= cursor:
+                return
+            previous = {_trade_key(t) for t in page.trades}
+            cursor = page.last
+
+    def depth(self, pair: str, *, count: int | None = None) -> OrderBook:
+        if count is not None and not 1 <= _positive_int(count, "count") <= 500:
+            raise ValidationError("count must be 1..500", field="count", rule="range")
+        return OrderBook.from_api(self._call("Depth", {"pair": pair, "count": count}))
+
+    # --- account and orders ---------------------------------------------------------------
+
+    def balance(self) -> Balance:
+        return Balance.from_api(self._call("Balance", {}))
+
+    def add_order(self, request: OrderRequest | None = None, /, **kwargs: Any) -> AddOrderResult:
+        """Place (or, with ``validate=True``, only check) one order.
+
+        Pass an :class:`oms.orders.OrderRequest`, or its fields as keyword arguments. Not
+        retried once it may have reached Kraken: on a timeout or 5xx the order may exist,
+        and :class:`oms.OrderManager` reconciles by userref / cl_ord_id.
+        """
+        if request is None:
+            request = OrderRequest(**kwargs)
+        elif kwargs:
+            raise ValidationError(
+                "give an OrderRequest or keyword arguments, not both", field="request"
+            )
+        params = request.to_params(now=self._clock())
+        result = self._call("AddOrder", params)
+        return AddOrderResult.from_api(result, validate=request.validate)
+
+    def add_order_batch(
+        self,
+        orders: Sequence[OrderRequest],
+        *,
+        deadline: datetime | None = None,
+        validate: bool = False,
+    ) -> BatchOrderResult:
+        """Place 2 to 15 orders for one pair in one call (sent as JSON); never retried once
+        it may have reached Kraken."""
+        body = batch_params(orders, deadline=deadline, validate=validate, now=self._clock())
+        result = self._call("AddOrderBatch", body)
+        return BatchOrderResult.from_api(result, validate=validate, expected=len(orders))
+
+    def amend_order(
+        self,
+        *,
+        txid: str | None = None,
+        cl_ord_id: str | None = None,
+        order_qty: object = None,
+        display_qty: object = None,
+        limit_price: object = None,
+        trigger_price: object = None,
+        post_only: bool | None = None,
+        pair: str | None = None,
+        deadline: datetime | None = None,
+    ) -> AmendResult:
+        """Change an order in place (txid, userref-free identifiers and queue priority kept
+        where possible). Prices may be relative (``"+5"``, ``"-1%"``) as Kraken allows."""
+        key, ref = _one_of(txid=txid, cl_ord_id=cl_ord_id)
+        if key == "cl_ord_id":
+            check_cl_ord_id(ref)
+        changes = {
+            "order_qty": None if order_qty is None else _amount(order_qty, "order_qty"),
+            "display_qty": None if display_qty is None else _amount(display_qty, "display_qty"),
+            "limit_price": _price_param(limit_price, "limit_price"),
+            "trigger_price": _price_param(trigger_price, "trigger_price"),
+        }
+        if all(v is None for v in changes.values()):
+            raise ValidationError(
+                "nothing to amend: give order_qty, display_qty, limit_price or trigger_price",
+                field="order_qty",
+                rule="required",
+            )
+        params: dict[str, object] = {key: ref, **changes, "post_only": post_only, "pair": pair}
+        if deadline is not None:
+            check_deadline(deadline, self._clock())
+            params["deadline"] = format_deadline(deadline)
+        return AmendResult.from_api(self._call("AmendOrder", params))
+
+    def cancel_order(
+        self,
+        *,
+        txid: str | None = None,
+        userref: int | None = None,
+        cl_ord_id: str | None = None,
+    ) -> CancelResult:
+        """Cancel one order by txid or cl_ord_id, or **every** open order tagged ``userref``.
+
+        Kraken takes a userref in the ``txid`` parameter, as an integer. Retried on transport
+        errors: a repeat of a cancel that already happened answers ``EOrder:Unknown order``
+        (raised as :class:`oms.errors.UnknownOrder`), which means the order is gone either way.
+        """
+        key, ref = _one_of(txid=txid, userref=userref, cl_ord_id=cl_ord_id)
+        if key == "userref":
+            params: dict[str, object] = {"txid": check_userref(ref)}
+        elif key == "cl_ord_id":
+            params = {"cl_ord_id": check_cl_ord_id(ref)}
+        else:
+            if not isinstance(ref, str) or not ref:
+                raise ValidationError("txid must be a non-empty string", field="txid")
+            params = {"txid": ref}
+        return CancelResult.from_api(self._call("CancelOrder", params))
+
+    def cancel_order_batch(
+        self,
+        *,
+        txids: Iterable[str] = (),
+        userrefs: Iterable[int] = (),
+        cl_ord_ids: Iterable[str] = (),
+    ) -> CancelResult:
+        """Cancel up to 50 orders (txids, userrefs and cl_ord_ids together) in one JSON call."""
+        orders: list[object] = [*dict.fromkeys(txids)]
+        if not all(isinstance(t, str) and t for t in orders):
+            raise ValidationError("txids must be non-empty strings", field="txids")
+        orders.extend(dict.fromkeys(check_userref(u) for u in userrefs))
+        ids = list(dict.fromkeys(check_cl_ord_id(c) for c in cl_ord_ids))
+        total = len(orders) + len(ids)
+        if not 1 <= total <= _CANCEL_BATCH_MAX:
+            raise ValidationError(
+                f"CancelOrderBatch takes 1 to {_CANCEL_BATCH_MAX} ids, got {total}",
+                field="txids",
+                rule="batch-size",
+            )
+        params: dict[str, object] = {}
+        if orders:
+            params["orders"] = orders
+        if ids:
+            params["cl_ord_ids"] = ids
+        return CancelResult.from_api(self._call("CancelOrderBatch", params))
+
+    def cancel_all(self) -> CancelResult:
+        return CancelResult.from_api(self._call("CancelAll", {}))
+
+    def cancel_all_orders_after(self, timeout: int) -> DeadMansSwitch:
+        """Arm (or with 0, disarm) the dead man's switch: all orders are cancelled when
+        ``timeout`` seconds pass without another call. Call again every 15-30 s."""
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 0 <= timeout < 86400:
+            raise ValidationError("timeout must be an int in 0..86399", field="timeout")
+        return DeadMansSwitch.from_api(self._call("CancelAllOrdersAfter", {"timeout": timeout}))
+
+    def open_orders(
+        self, *, trades: bool = False, userref: int | None = None, cl_ord_id: str | None = None
+    ) -> OrdersPage:
+        params = _order_filters(trades=trades, userref=userref, cl_ord_id=cl_ord_id)
+        return OrdersPage.from_api(self._call("OpenOrders", params))
+
+    def closed_orders(
+        self,
+        *,
+        trades: bool = False,
+        userref: int | None = None,
+        cl_ord_id: str | None = None,
+        start: float | int | str | None = None,
+        end: float | int | str | None = None,
+        ofs: int | None = None,
+        closetime: str | None = None,
+        consolidate_taker: bool | None = None,
+        without_count: bool | None = None,
+    ) -> OrdersPage:
+        """One page (50, newest first). ``start``/``end`` take a unix time or a txid."""
+        if closetime not in (None, "open", "close", "both"):
+            raise ValidationError("closetime must be open, close or both", field="closetime")
+        if ofs is not None and (isinstance(ofs, bool) or not isinstance(ofs, int) or ofs < 0):
+            raise ValidationError("ofs must be an int >= 0", field="ofs")
+        params = {
+            **_order_filters(trades=trades, userref=userref, cl_ord_id=cl_ord_id),
+            "start": _time_param(start, "start"),
+            "end": _time_param(end, "end"),
+            "ofs": ofs,
+            "closetime": closetime,
+            "consolidate_taker": consolidate_taker,
+            "without_count": without_count,
+        }
+        return OrdersPage.from_api(self._call("ClosedOrders", params))
+
+    def iter_closed_orders(
+        self,
+        *,
+        trades: bool = False,
+        userref: int | None = None,
+        cl_ord_id: str | None = None,
+        start: float | int | str | None = None,
+        end: float | int | str | None = None,
+        closetime: str | None = None,
+        consolidate_taker: bool | None = None,
+        max_pages: int | None = None,
+    ) -> Iterator[Order]:
+        """Every closed order matching the filters, newest first, each once.
+
+        Pages of 50 by offset, with ``end`` pinned to the newest order of the first page:
+        orders closing while we page fall outside the window, so offsets do not shift and
+        nothing is skipped. Duplicates (from any remaining shift) are dropped by txid.
+        """
+        seen: set[str] = set()
+        ofs = 0
+        pages = 0
+        while max_pages is None or pages < max_pages:
+            page = self.closed_orders(
+                trades=trades,
+                userref=userref,
+                cl_ord_id=cl_ord_id,
+                start=start,
+                end=end,
+                ofs=ofs,
+                closetime=closetime,
+                consolidate_taker=consolidate_taker,
+            )
+            pages += 1
+            fresh = [o for o in page.orders if o.txid not in seen]
+            if end is None and page.orders:
+                end = max(o.closetm if o.closetm is not None else o.opentm for o in page.orders)
+            for order in fresh:
+                seen.add(order.txid)
+                yield order
+            ofs += len(page.orders)
+            done = len(page.orders) < _PAGE or (page.count is not None and ofs >= page.count)
+            if done or not fresh:
+                return
+
+    def query_orders(
+        self,
+        txids: str | Iterable[str],
+        *,
+        trades: bool = False,
+        userref: int | None = None,
+        consolidate_taker: bool | None = None,
+    ) -> OrdersPage:
+        """Orders by txid (open or closed), asked 50 at a time; one page with all answers."""
+        wanted = list(dict.fromkeys(_as_list(txids, "txids") or []))
+        found: dict[str, Order] = {}
+        for i in range(0, len(wanted), _PAGE):
+            params = {
+                "txid": wanted[i : i + _PAGE],
+                **_order_filters(trades=trades, userref=userref, cl_ord_id=None),
+                "consolidate_taker": consolidate_taker,
+            }
+            page = OrdersPage.from_api(self._call("QueryOrders", params))
+            found.update(page.by_txid())
+        return OrdersPage(tuple(found.values()))
+
+    # --- funding --------------------------------------------------------------------------
+
+    def deposit_methods(self, asset: str, *, aclass: str | None = None) -> list[DepositMethod]:
+        result = self._call("DepositMethods", {"asset": asset, "aclass": aclass})
+        if not isinstance(result, list):
+            raise ResponseShapeError("DepositMethods: expected an array")
+        return [DepositMethod.from_api(item) for item in result]
+
+    def deposit_status(
+        self,
+        *,
+        asset: str | None = None,
+        aclass: str | None = None,
+        method: str | None = None,
+        start: float | int | str | None = None,
+        end: float | int | str | None = None,
+        cursor: bool | str | None = None,
+        limit: int | None = None,
+    ) -> FundingPage:
+        """Recent deposits, newest first. ``cursor=True`` starts paging; pass a page's
+        ``next_cursor`` for the next one (or use :meth:`iter_deposit_status`)."""
+        filters = _funding_filters(asset, aclass, method, start, end, cursor, limit)
+        return FundingPage.from_api(self._call("DepositStatus", filters))
+
+    def withdraw_status(
+        self,
+        *,
+        asset: str | None = None,
+        aclass: str | None = None,
+        method: str | None = None,
+        start: float | int | str | None = None,
+        end: float | int | str | None = None,
+        cursor: bool | str | None = None,
+        limit: int | None = None,
+    ) -> FundingPage:
+        """Recent withdrawals; the same filters and paging as :meth:`deposit_status`."""
+        filters = _funding_filters(asset, aclass, method, start, end, cursor, limit)
+        return FundingPage.from_api(self._call("WithdrawStatus", filters))
+
+    def iter_deposit_status(
+        self,
+        *,
+        asset: str | None = None,
+        aclass: str | None = None,
+        method: str | None = None,
+        start: float | int | str | None = None,
+        end: float | int | str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[FundingTransaction]:
+        """Every deposit matching the filters, following ``next_cursor`` page by page."""
+        filters = _funding_filters(asset, aclass, method, start, end, None, limit)
+        return self._iter_funding("DepositStatus", filters)
+
+    def iter_withdraw_status(
+        self,
+        *,
+        asset: str | None = None,
+        aclass: str | None = None,
+        method: str | None = None,
+        start: float | int | str | None = None,
+        end: float | int | str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[FundingTransaction]:
+        """Every withdrawal matching the filters, following ``next_cursor`` page by page."""
+        filters = _funding_filters(asset, aclass, method, start, end, None, limit)
+        return self._iter_funding("WithdrawStatus", filters)
+
+    def _iter_funding(self, endpoint: str, filters: dict[str, Any]) -> Iterator[FundingTransaction]:
+        cursor: bool | str = True
+        seen: set[str] = set()
+        while True:
+            page = FundingPage.from_api(self._call(endpoint, {**filters, "cursor": cursor}))
+            for item in page.items:
+                if item.refid not in seen:
+                    seen.add(item.refid)
+                    yield item
+            if page.next_cursor is None or page.next_cursor == cursor or not page.items:
+                return
+            cursor = page.next_cursor
+
+    def withdraw_info(self, asset: str, key: str, amount: object) -> WithdrawInfo:
+        params = {"asset": asset, "key": key, "amount": _amount(amount, "amount")}
+        return WithdrawInfo.from_api(self._call("WithdrawInfo", params))
+
+    def withdraw(
+        self,
+        asset: str,
+        key: str,
+        amount: object,
+        *,
+        address: str | None = None,
+        max_fee: object = None,
+        aclass: str | None = None,
+    ) -> str:
+        """Request a withdrawal to the saved address ``key``; return its ``refid``.
+
+        Never retried once it may have reached Kraken: check :meth:`withdraw_status` instead.
+        """
+        params = {
+            "asset": asset,
+            "key": key,
+            "amount": _amount(amount, "amount"),
+            "address": address,
+            "max_fee": None if max_fee is None else _amount(max_fee, "max_fee"),
+            "aclass": aclass,
+        }
+        result = self._call("Withdraw", params)
+        refid = result.get("refid") if isinstance(result, Mapping) else None
+        if not isinstance(refid, str) or not refid:
+            raise ResponseShapeError(f"Withdraw answered without a refid: {result!r}")
+        return refid
+
+    def withdraw_cancel(self, asset: str, refid: str) -> bool:
+        """Ask to cancel a withdrawal not yet processed; True if the request was accepted."""
+        result = self._call("WithdrawCancel", {"asset": asset, "refid": refid})
+        if not isinstance(result, bool):
+            raise ResponseShapeError(f"WithdrawCancel: expected true/false, got {result!r}")
+        return result
+
+
+def _envelope_errors(method: str, response: HTTPResponse) -> list[str]:
+    envelope = response.payload
+    errors = envelope.get("error") if isinstance(envelope, dict) else None
+    if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
+        raise InvalidResponse(
+            f"{method}: HTTP 200 JSON without Kraken's envelope (an 'error' array); "
+            "the request may have reached Kraken"
+        )
+    return errors
+
+
+def _trade_key(trade: PublicTrade) -> object:
+    if trade.trade_id is not None:
+        return trade.trade_id
+    return (trade.price, trade.volume, trade.time, trade.side, trade.ordertype, trade.misc)
+
+
+def _price_param(value: object, field: str) -> object:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip()[:1] in ("+", "-"):
+        # Relative forms ("+5", "-1.5%") pass through as Kraken defines them.
+        return value.strip()
+    return _amount(value, field)
+
+
+def _order_filters(*, trades: bool, userref: int | None, cl_ord_id: str | None) -> dict[str, Any]:
+    return {
+        "trades": True if trades else None,
+        "userref": None if userref is None else check_userref(userref),
+        "cl_ord_id": None if cl_ord_id is None else check_cl_ord_id(cl_ord_id),
+    }
+
+
+def _funding_filters(
+    asset: str | None,
+    aclass: str | None,
+    method: str | None,
+    start: float | int | str | None,
+    end: float | int | str | None,
+    cursor: bool | str | None,
+    limit: int | None,
+) -> dict[str, Any]:
+    if limit is not None:
+        _positive_int(limit, "limit")
+    if cursor is not None and not isinstance(cursor, (bool, str)):
+        raise ValidationError("cursor must be True/False or a next_cursor", field="cursor")
+    return {
+        "asset": asset,
+        "aclass": aclass,
+        "method": method,
+        "start": _time_param(start, "start"),
+        "end": _time_param(end, "end"),
+        "cursor": cursor,
+        "limit": limit,
+    }
