@@ -1,0 +1,341 @@
+"""Parsing and checking AddOrder parameters the way Kraken does, one error string per rule.
+
+Every function raises :class:`~oms.sandbox.protocol.ApiError` with Kraken's string at the
+first broken rule; :func:`parse_order` returns an :class:`OrderSpec` the trading engine can
+place.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import attrs
+
+from oms._decimal import fmt
+from oms.sandbox.book import PairLike, SandboxOrder, q_down
+from oms.sandbox.protocol import ApiError, Params, invalid, parse_decimal, parse_rfc3339
+
+__all__ = [
+    "LIMIT_LIKE",
+    "ORDER_TYPES",
+    "TRIGGERED",
+    "OrderSpec",
+    "check_cl_ord_id",
+    "parse_deadline",
+    "parse_order",
+    "parse_price",
+    "parse_volume",
+]
+
+ORDER_TYPES = (
+    "market",
+    "limit",
+    "iceberg",
+    "stop-loss",
+    "take-profit",
+    "stop-loss-limit",
+    "take-profit-limit",
+    "trailing-stop",
+    "trailing-stop-limit",
+    "settle-position",
+)
+_SIMULATED = ORDER_TYPES[:7]
+TRIGGERED = ("stop-loss", "take-profit", "stop-loss-limit", "take-profit-limit")
+LIMIT_LIKE = ("limit", "iceberg", "stop-loss-limit", "take-profit-limit")
+_CLOSE_TYPES = ORDER_TYPES[1:9]
+_OFLAGS = ("post", "fcib", "fciq", "nompp", "viqc")
+_TIFS = ("GTC", "IOC", "GTD", "FOK")
+_INT32 = (-(2**31), 2**31 - 1)
+_MONTH = 31 * 86400
+_PRICE = re.compile(r"^([+#-]?)(\d+\.?\d*|\.\d+)(%?)$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+_FREE_TEXT = re.compile(r"^[\x21-\x7e]{1,18}$")
+
+
+@attrs.define
+class OrderSpec:
+    """A validated order request (AddOrder, one AddOrderBatch item, or a conditional close)."""
+
+    pair: PairLike
+    side: str
+    ordertype: str
+    vol: Decimal
+    price: Decimal | None = None
+    price2: Decimal | None = None
+    userref: int | None = None
+    cl_ord_id: str | None = None
+    oflags: list[str] = attrs.Factory(list)
+    timeinforce: str = "GTC"
+    starttm: float = 0.0
+    expiretm: float = 0.0
+    close: dict[str, str] | None = None
+    displayvol: Decimal | None = None
+    trigger: str = "last"
+    deadline: float | None = None
+    refid: str | None = None
+
+    @property
+    def post_only(self) -> bool:
+        return "post" in self.oflags
+
+    def preview(self) -> SandboxOrder:
+        """An unsaved order, for ``descr`` texts."""
+        return SandboxOrder(
+            txid="",
+            account="",
+            pair_id=self.pair.pair_id,
+            side=self.side,
+            ordertype=self.ordertype,
+            vol=self.vol,
+            price=self.price,
+            price2=self.price2,
+            close=self.close,
+            opentm=0.0,
+            hold_asset="",
+            seq=0,
+            touched=0.0,
+        )
+
+    def descr(self) -> dict[str, str]:
+        order = self.preview()
+        out = {"order": order.descr_order(self.pair)}
+        if self.close:
+            out["close"] = order.descr_close(self.pair)
+        return out
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+
+def _decimals_ok(value: Decimal, places: int) -> bool:
+    return value == q_down(value, places)
+
+
+def parse_price(raw: object, name: str, pair: PairLike, ref: Decimal, side: str) -> Decimal:
+    """An absolute or relative (``+5``, ``-1.5%``, ``#2``) price, checked like Kraken does.
+
+    Relative prices are taken from the last trade and truncated to the pair's precision, as
+    Kraken announced for ``%`` prices; absolute prices must already fit it.
+    """
+    secondary = name == "price2"
+    bad = ApiError(
+        "EOrder:Invalid price:Invalid secondary price argument"
+        if secondary
+        else "EOrder:Invalid price:Invalid price argument"
+    )
+    if isinstance(raw, Decimal) or (isinstance(raw, int) and not isinstance(raw, bool)):
+        value = parse_decimal(raw, name)
+    elif isinstance(raw, str):
+        match = _PRICE.match(raw.strip())
+        if not match:
+            raise bad
+        sign, number, pct = match.groups()
+        amount = Decimal(number)
+        if sign or pct:
+            offset = ref * amount / 100 if pct else amount
+            if sign == "#":
+                sign = "-" if side == "buy" else "+"
+            value = ref - offset if sign == "-" else (ref + offset if sign == "+" else offset)
+            value = q_down(value, pair.pair_decimals)
+            value -= value % pair.tick_size
+        else:
+            value = amount
+    else:
+        raise bad
+    if value <= 0:
+        raise invalid(name)
+    if not _decimals_ok(value, pair.pair_decimals):
+        raise ApiError(
+            f"EOrder:Invalid price:{pair.pair_id} price can only be specified up to "
+            f"{pair.pair_decimals} decimals."
+        )
+    if value % pair.tick_size:
+        raise ApiError("EOrder:Tick size check failed")
+    return value
+
+
+def parse_volume(raw: object, pair: PairLike, name: str = "volume") -> Decimal:
+    if raw is None or raw == "":
+        raise invalid(name)
+    value = parse_decimal(raw, name)
+    if value <= 0 or not _decimals_ok(value, pair.lot_decimals):
+        raise invalid(name)
+    if value < pair.ordermin:
+        raise ApiError("EOrder:Order minimum not met")
+    return value
+
+
+def check_cl_ord_id(value: str) -> str:
+    if _UUID.match(value) or _HEX32.match(value) or _FREE_TEXT.match(value):
+        return value
+    raise invalid("cl_ord_id")
+
+
+def _time_param(p: Params, name: str, now: float) -> float:
+    raw = p.raw(name)
+    if raw is None or raw == "" or raw == 0 or raw == "0":
+        return 0.0
+    if isinstance(raw, bool):
+        raise invalid(name)
+    if isinstance(raw, (int, Decimal)):
+        return float(raw)
+    text = str(raw)
+    # An unencoded "+" arrives as a space: Kraken then refuses the value, and so do we.
+    if text.startswith("+"):
+        rest = text[1:]
+        if not re.fullmatch(r"\d+(\.\d+)?", rest):
+            raise invalid(name)
+        if name == "expiretm" and float(rest) < 5:
+            raise invalid(name)
+        return now + float(rest)
+    if not re.fullmatch(r"\d+(\.\d+)?", text):
+        raise invalid(name)
+    return float(text)
+
+
+def parse_deadline(p: Params, received: float) -> float | None:
+    """``deadline`` (RFC3339): refused when already past on receipt or beyond +60 s."""
+    text = p.text("deadline")
+    if text is None:
+        return None
+    try:
+        deadline = parse_rfc3339(text)
+    except ValueError:
+        raise invalid("deadline") from None
+    if deadline < received or deadline > received + 60:
+        raise invalid("deadline")
+    return deadline
+
+
+def parse_order(
+    p: Params,
+    pair: PairLike,
+    *,
+    now: float,
+    ref: Decimal,
+    received: float,
+    with_deadline: bool = True,
+) -> OrderSpec:
+    """Validate one order's parameters against ``pair``; raise :class:`ApiError` at the first
+    problem, with Kraken's string for it."""
+    side = p.text("type", required=True)
+    if side not in ("buy", "sell"):
+        raise invalid("type")
+    ordertype = p.text("ordertype", required=True)
+    if ordertype not in ORDER_TYPES:
+        raise invalid("ordertype")
+    if ordertype not in _SIMULATED:
+        # Trailing stops and position settlement need margin/trailing logic the sandbox
+        # does not simulate; refusing is better than pretending.
+        raise invalid("ordertype")
+    leverage = p.text("leverage")
+    if leverage is not None and leverage.lower() not in ("none", "1", "1:1"):
+        raise ApiError("EOrder:Cannot open position")
+    if p.flag("reduce_only"):
+        raise ApiError("EOrder:Reduce only:No position exists")
+
+    oflags: list[str] = []
+    for flag in p.text_list("oflags") or []:
+        if flag not in _OFLAGS:
+            raise invalid("oflags")
+        if flag not in oflags:
+            oflags.append(flag)
+    if "fcib" in oflags and "fciq" in oflags:
+        raise invalid("oflags")
+    if "post" in oflags and ordertype not in LIMIT_LIKE:
+        raise invalid("oflags")
+    if "viqc" in oflags:
+        # Volume in quote currency is not simulated.
+        raise invalid("viqc")
+    if "fcib" not in oflags and "fciq" not in oflags:
+        # Kraken's defaults: fee in quote when buying, in base when selling.
+        oflags.append("fciq" if side == "buy" else "fcib")
+
+    vol = parse_volume(p.raw("volume"), pair)
+
+    price: Decimal | None = None
+    price2: Decimal | None = None
+    if ordertype != "market":
+        raw = p.raw("price")
+        if raw is None or raw == "":
+            raise invalid("price")
+        price = parse_price(raw, "price", pair, ref, side)
+    if ordertype.endswith("-limit"):
+        raw2 = p.raw("price2")
+        if raw2 is None or raw2 == "":
+            raise invalid("price2")
+        price2 = parse_price(raw2, "price2", pair, ref, side)
+
+    cost_price = price2 if price2 is not None else (price if price is not None else ref)
+    if vol * cost_price < pair.costmin:
+        raise ApiError("EOrder:Cost minimum not met")
+
+    displayvol: Decimal | None = None
+    if ordertype == "iceberg":
+        displayvol = parse_decimal(p.raw("displayvol"), "displayvol") if "displayvol" in p else None
+        if displayvol is None or displayvol <= 0 or displayvol * 15 < vol or displayvol > vol:
+            raise invalid("displayvol")
+
+    userref = p.integer("userref", low=_INT32[0], high=_INT32[1])
+    cl_ord_id = p.text("cl_ord_id")
+    if cl_ord_id is not None:
+        check_cl_ord_id(cl_ord_id)
+        if userref is not None:
+            raise ApiError("EGeneral:Invalid arguments:cl_ord_id and userref are exclusive")
+
+    tif = (p.text("timeinforce") or "GTC").upper()
+    if tif not in _TIFS:
+        raise invalid("timeinforce")
+    if tif in ("IOC", "FOK") and "post" in oflags:
+        raise invalid("timeinforce")
+    starttm = _time_param(p, "starttm", now)
+    expiretm = _time_param(p, "expiretm", now)
+    if expiretm and (expiretm <= max(now, starttm) or expiretm > now + _MONTH):
+        raise invalid("expiretm")
+    if tif == "GTD" and not expiretm:
+        raise invalid("expiretm")
+
+    trigger = p.text("trigger") or "last"
+    if trigger not in ("last", "index"):
+        raise invalid("trigger")
+    stptype = p.text("stptype")
+    if stptype is not None and stptype not in ("cancel-newest", "cancel-oldest", "cancel-both"):
+        raise invalid("stptype")
+
+    close: dict[str, str] | None = None
+    raw_close = p.raw("close")
+    if isinstance(raw_close, dict) and raw_close:
+        kind = raw_close.get("ordertype")
+        if kind not in _CLOSE_TYPES or kind in ("trailing-stop", "trailing-stop-limit"):
+            raise invalid("close[ordertype]")
+        close = {"ordertype": str(kind)}
+        for key in ("price", "price2"):
+            if raw_close.get(key) not in (None, ""):
+                value = parse_price(raw_close[key], key, pair, ref, side)
+                close[key] = fmt(value)
+        if "price" not in close or (str(kind).endswith("-limit") and "price2" not in close):
+            raise invalid("close[price]")
+    elif raw_close not in (None, "", {}):
+        raise invalid("close")
+
+    deadline = parse_deadline(p, received) if with_deadline else None
+    return OrderSpec(
+        pair=pair,
+        side=side,
+        ordertype=ordertype,
+        vol=vol,
+        price=price,
+        price2=price2,
+        userref=userref,
+        cl_ord_id=cl_ord_id,
+        oflags=oflags,
+        timeinforce=tif,
+        starttm=starttm,
+        expiretm=expiretm,
+        close=close,
+        displayvol=displayvol,
+        trigger=trigger,
+        deadline=deadline,
+    )
