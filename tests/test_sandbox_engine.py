@@ -1,0 +1,374 @@
+"""The sandbox engine speaks Kraken's protocol: envelope, auth, nonces, 403 page, public data."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+
+import pytest
+import sandbox_engine_support as support
+
+from oms.auth import EXAMPLE, sign
+from oms.sandbox.accounts import AccountConfig
+from oms.sandbox.clock import ManualClock
+from oms.sandbox.config import SandboxConfig
+from oms.sandbox.engine import Exchange, SandboxRequest
+from oms.sandbox.market import Market
+
+T0 = support.T0
+make = support.make
+limit = support.limit
+
+
+def test_answers_are_the_kraken_envelope_with_http_200_for_errors() -> None:
+    _exchange, caller, _, _ = make()
+    ok = caller.request("Balance")
+    assert ok.status == 200
+    assert ok.headers["content-type"].startswith("application/json")
+    body = ok.json()
+    assert body["error"] == []
+    assert body["result"]["ZUSD"] == "100000.0000"
+    bad = caller.request("AddOrder", {"pair": "NOPE", "type": "buy"})
+    assert bad.status == 200
+    assert bad.json() == {"error": ["EQuery:Unknown asset pair"]}
+
+
+@pytest.mark.parametrize("headers", [{}, {"user-agent": ""}, {"user-agent": "   "}])
+def test_a_request_without_user_agent_gets_cloudflares_html_403(headers: dict[str, str]) -> None:
+    exchange, _, _, _ = make()
+    response = exchange.handle(SandboxRequest("GET", "/0/public/Time", "", headers))
+    assert response.status == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert b"Cloudflare" in response.body
+    with pytest.raises(json.JSONDecodeError):
+        response.json()
+
+
+def test_the_user_agent_check_can_be_switched_off() -> None:
+    exchange, _, _, _ = make(config=SandboxConfig(require_user_agent=False))
+    assert exchange.handle(SandboxRequest("GET", "/0/public/Time")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "error"),
+    [
+        ("/0/public/Nope", 200, "EGeneral:Unknown method"),
+        ("/0/private/Nope", 200, "EGeneral:Unknown method"),
+        ("/1/public/Time", 404, None),
+        ("/", 404, None),
+    ],
+)
+def test_unknown_methods_and_paths(path: str, status: int, error: str | None) -> None:
+    exchange, _, _, _ = make()
+    response = exchange.handle(SandboxRequest("POST", path, "", {"user-agent": "x"}))
+    assert response.status == status
+    if error is not None:
+        assert response.json() == {"error": [error]}
+
+
+def test_signature_is_checked_over_the_exact_form_bytes() -> None:
+    exchange, caller, _, _ = make()
+    assert caller.ok("Balance")
+    # Same parameters, different order: a different body, so the old signature is wrong.
+    body = b"nonce=5000&asset=ZUSD"
+    signed_over = "asset=ZUSD&nonce=5000"
+    headers = {
+        "user-agent": "x",
+        "api-key": caller.account.key,
+        "api-sign": sign(caller.account.secret, "/0/private/Balance", 5000, signed_over),
+    }
+    response = exchange.handle(SandboxRequest("POST", "/0/private/Balance", "", headers, body))
+    assert response.json() == {"error": ["EAPI:Invalid signature"]}
+
+
+def test_kraken_documented_signature_vector_is_accepted() -> None:
+    clock = ManualClock(T0)
+    account = AccountConfig("doc-key", EXAMPLE["secret"], {"ZUSD": "100000"})
+    exchange = Exchange(
+        clock=clock,
+        market=support.StubMarket({"XXBTZUSD": "40000.0"}),
+        accounts=[account],
+    )
+    headers = {
+        "user-agent": "x",
+        "api-key": "doc-key",
+        "api-sign": EXAMPLE["signature"],
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    request = SandboxRequest("POST", EXAMPLE["path"], "", headers, EXAMPLE["data"].encode())
+    answer = exchange.handle(request).json()
+    assert answer["error"] == []
+    assert answer["result"]["descr"]["order"] == "buy 1.25000000 XBTUSD @ limit 37500.0"
+
+
+def test_json_bodies_are_signed_with_the_nonce_member_as_prefix() -> None:
+    _, caller, _, _ = make()
+    assert caller.ok("Balance", json_body=True)["XXBT"] == "10.0000000000"
+    text = json.dumps({"nonce": "7777", "asset": "XBT"})
+    headers = {
+        "user-agent": "x",
+        "api-key": caller.account.key,
+        "api-sign": sign(caller.account.secret, "/0/private/Balance", "7777", text),
+        "content-type": "application/json",
+    }
+    response = caller.exchange.handle(
+        SandboxRequest("POST", "/0/private/Balance", "", headers, text.encode())
+    )
+    assert response.json()["error"] == []
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "sign_header", "error"),
+    [
+        ("unknown", None, None, "EAPI:Invalid key"),
+        ("", None, None, "EAPI:Invalid key"),
+        (None, base64.b64encode(b"x" * 64).decode(), None, "EAPI:Invalid signature"),
+        (None, None, "not base64!", "EAPI:Invalid signature"),
+        (None, None, "", "EAPI:Invalid signature"),
+    ],
+)
+def test_bad_credentials(
+    key: str | None, secret: str | None, sign_header: str | None, error: str
+) -> None:
+    _, caller, _, _ = make()
+    headers = {"api-sign": sign_header} if sign_header is not None else None
+    assert caller.err("Balance", key=key, secret=secret, headers=headers) == error
+
+
+def test_nonces_must_increase_per_key() -> None:
+    _, caller, _, _ = make()
+    caller.ok("Balance", nonce=100)
+    for nonce in (100, 99, 1):
+        assert caller.err("Balance", nonce=nonce) == "EAPI:Invalid nonce"
+    caller.ok("Balance", nonce=101)
+
+
+@pytest.mark.parametrize("raw", ["abc", "-5", "0", "1.5", str(2**64)])
+def test_malformed_nonces_are_invalid(raw: str) -> None:
+    exchange, caller, _, _ = make()
+    body = f"nonce={raw}"
+    headers = {
+        "user-agent": "x",
+        "api-key": caller.account.key,
+        "api-sign": sign(caller.account.secret, "/0/private/Balance", raw, body),
+    }
+    response = exchange.handle(
+        SandboxRequest("POST", "/0/private/Balance", "", headers, body.encode())
+    )
+    assert response.json() == {"error": ["EAPI:Invalid nonce"]}
+
+
+def test_nonce_window_accepts_a_slightly_older_nonce() -> None:
+    _, caller, _, _ = make(config=SandboxConfig(nonce_window=10))
+    caller.ok("Balance", nonce=100)
+    caller.ok("Balance", nonce=95)  # inside the window
+    caller.ok("Balance", nonce=95)  # replays inside the window are accepted, as warned
+    assert caller.err("Balance", nonce=90) == "EAPI:Invalid nonce"
+
+
+def test_repeated_auth_failures_lock_the_key_out_for_a_while() -> None:
+    _, caller, clock, _ = make(config=SandboxConfig(lockout_after=3, lockout_seconds=60))
+    wrong = base64.b64encode(b"y" * 64).decode()
+    for _ in range(3):
+        assert caller.err("Balance", secret=wrong) == "EAPI:Invalid signature"
+    assert caller.err("Balance") == "EGeneral:Temporary lockout"
+    clock.advance(61)
+    assert caller.ok("Balance")
+
+
+def test_a_success_resets_the_failure_streak() -> None:
+    _, caller, _, _ = make(config=SandboxConfig(lockout_after=3))
+    wrong = base64.b64encode(b"y" * 64).decode()
+    for _ in range(5):
+        caller.err("Balance", secret=wrong)
+        caller.err("Balance", secret=wrong)
+        caller.ok("Balance")
+
+
+def test_query_string_signing_like_the_go_sdk_is_accepted() -> None:
+    exchange, caller, _, _ = make()
+    body = "nonce=5"
+    headers = {
+        "user-agent": "x",
+        "api-key": caller.account.key,
+        "api-sign": sign(caller.account.secret, "/0/private/Balance?x=1", 5, body),
+    }
+    response = exchange.handle(
+        SandboxRequest("POST", "/0/private/Balance", "x=1", headers, body.encode())
+    )
+    assert response.json()["error"] == []
+
+
+def test_a_non_json_body_declared_json_is_invalid_arguments() -> None:
+    exchange, caller, _, _ = make()
+    headers = {"user-agent": "x", "api-key": caller.account.key, "content-type": "application/json"}
+    response = exchange.handle(SandboxRequest("POST", "/0/private/Balance", "", headers, b"{nope"))
+    assert response.json() == {"error": ["EGeneral:Invalid arguments"]}
+
+
+def test_engine_bugs_become_internal_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    exchange, caller, _, _ = make()
+    exchange.propagate_errors = False
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setitem(exchange._private, "Balance", boom)
+    assert caller.err("Balance") == "EGeneral:Internal error"
+
+
+# -- public endpoints over the real market -----------------------------------------------
+
+
+@pytest.fixture
+def real() -> tuple[Exchange, support.Caller, ManualClock, Market]:
+    clock = ManualClock(T0)
+    market = Market(seed=3, genesis=T0)
+    exchange, caller, _, _ = make(market=market)
+    exchange.clock = clock
+    return exchange, caller, clock, market
+
+
+def test_time_has_kraken_rfc1123_format(
+    real: tuple[Exchange, support.Caller, ManualClock, Market],
+) -> None:
+    _, caller, _, _ = real
+    result = caller.public("Time")["result"]
+    assert result == {"unixtime": int(T0), "rfc1123": "Tue, 14 Nov 23 22:13:20 +0000"}
+
+
+def test_public_results_are_keyed_by_pair_id_even_when_asked_by_altname(
+    real: tuple[Exchange, support.Caller, ManualClock, Market],
+) -> None:
+    _, caller, clock, _ = real
+    clock.advance(600)
+    for method, query in [
+        ("Ticker", "pair=XBTUSD"),
+        ("Depth", "pair=xbtusd&count=5"),
+        ("OHLC", "pair=XBT/USD&interval=5"),
+        ("Trades", "pair=XBTUSD&count=10"),
+        ("AssetPairs", "pair=XBTUSD"),
+        ("Spread", "pair=XBTUSD"),
+    ]:
+        answer = caller.public(method, query)
+        assert answer["error"] == [], (method, answer)
+        assert "XXBTZUSD" in answer["result"], method
+    trades = caller.public("Trades", "pair=XBTUSD&count=10")["result"]
+    assert len(trades["XXBTZUSD"]) == 10
+    assert isinstance(trades["last"], str)
+    assert trades["last"].isdigit()
+    depth = caller.public("Depth", "pair=XBTUSD&count=5")["result"]["XXBTZUSD"]
+    assert len(depth["asks"]) == 5
+
+
+def test_public_endpoints_also_accept_post_forms(
+    real: tuple[Exchange, support.Caller, ManualClock, Market],
+) -> None:
+    exchange, _, _, _ = real
+    response = exchange.handle(
+        SandboxRequest("POST", "/0/public/Ticker", "", {"user-agent": "x"}, b"pair=ETHUSD")
+    )
+    assert list(response.json()["result"]) == ["XETHZUSD"]
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "error"),
+    [
+        ("Ticker", "pair=NOPE", "EQuery:Unknown asset pair"),
+        ("OHLC", "pair=XBTUSD&interval=7", "EGeneral:Invalid arguments:interval"),
+        ("Trades", "pair=XBTUSD&count=0", "EGeneral:Invalid arguments:count"),
+        ("Depth", "pair=XBTUSD&count=501", "EGeneral:Invalid arguments:count"),
+        ("Assets", "asset=NOPE", "EQuery:Unknown asset"),
+        ("OHLC", "", "EGeneral:Invalid arguments:pair"),
+    ],
+)
+def test_public_errors(
+    real: tuple[Exchange, support.Caller, ManualClock, Market], method: str, query: str, error: str
+) -> None:
+    _, caller, _, _ = real
+    assert caller.public(method, query) == {"error": [error]}
+
+
+def test_asset_pairs_and_assets_use_kraken_field_names(
+    real: tuple[Exchange, support.Caller, ManualClock, Market],
+) -> None:
+    _, caller, _, _ = real
+    pairs = caller.public("AssetPairs")["result"]
+    assert set(pairs) == {"XXBTZUSD", "XETHZUSD", "XDGUSD"}
+    xbt = pairs["XXBTZUSD"]
+    for field in (
+        "altname",
+        "wsname",
+        "base",
+        "quote",
+        "pair_decimals",
+        "lot_decimals",
+        "cost_decimals",
+        "ordermin",
+        "costmin",
+        "tick_size",
+        "fees",
+        "fees_maker",
+        "status",
+    ):
+        assert field in xbt
+    fees_only = caller.public("AssetPairs", "pair=XBTUSD&info=fees")["result"]["XXBTZUSD"]
+    assert set(fees_only) == {"fees", "fees_maker", "fee_volume_currency"}
+    assets = caller.public("Assets", "asset=XBT,doge")["result"]
+    assert assets["XXBT"]["altname"] == "XBT"
+    assert assets["XXDG"]["decimals"] == 8
+
+
+def test_system_status_follows_the_exchange_setting() -> None:
+    exchange, caller, _, _ = make()
+    assert caller.public("SystemStatus")["result"]["status"] == "online"
+    exchange.set_system_status("maintenance")
+    result = caller.public("SystemStatus")["result"]
+    assert result == {"status": "maintenance", "timestamp": "2023-11-14T22:13:20Z"}
+    assert caller.err("AddOrder", limit("XBTUSD", "buy", "100", "0.01")) == "EService:Unavailable"
+
+
+def test_public_calls_are_throttled_per_client_with_a_token_bucket() -> None:
+    exchange, caller, clock, _ = make(config=SandboxConfig(public_burst=3, public_rate=1))
+    for _ in range(3):
+        assert caller.public("Time")["error"] == []
+    assert caller.public("Time") == {"error": ["EGeneral:Too many requests"]}
+    other = exchange.handle(
+        SandboxRequest("GET", "/0/public/Time", "", {"user-agent": "x"}, client="10.0.0.2")
+    )
+    assert other.json()["error"] == []
+    clock.advance(1)
+    assert caller.public("Time")["error"] == []
+
+
+def test_the_balance_shows_asset_precision() -> None:
+    _, caller, _, _ = make(balances={"ZUSD": "12.5", "XXDG": "3"})
+    assert caller.ok("Balance") == {"ZUSD": "12.5000", "XXDG": "3.00000000"}
+    ex = caller.ok("BalanceEx")
+    assert ex["ZUSD"]["balance"] == "12.5000"
+    assert ex["ZUSD"]["hold_trade"] == "0.0000"
+
+
+def test_account_config_generation_is_deterministic_and_kraken_shaped() -> None:
+    a = AccountConfig.generate(7, balances={"ZUSD": "1"})
+    b = AccountConfig.generate(7)
+    assert a.key == b.key
+    assert a.secret == b.secret
+    assert len(a.key) == 56
+    assert len(base64.b64decode(a.secret)) == 64
+    assert a.balances == {"ZUSD": Decimal(1)}
+    assert a.secret not in repr(a)
+    with pytest.raises(ValueError, match="tier"):
+        AccountConfig("k", a.secret, tier="gold")
+    with pytest.raises(ValueError, match=">= 0"):
+        AccountConfig("k", a.secret, {"ZUSD": "-1"})
+
+
+def test_add_account_refuses_a_duplicate_key_and_accepts_a_config() -> None:
+    exchange, caller, _, _ = make()
+    with pytest.raises(ValueError, match="already exists"):
+        exchange.add_account(caller.account)
+    extra = exchange.add_account("k2", caller.account.secret, {"ZUSD": "5"}, tier="pro")
+    assert extra.tier == "pro"
+    assert exchange.balances("k2") == {"ZUSD": Decimal(5)}
