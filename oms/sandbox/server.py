@@ -1,0 +1,420 @@
+"""The sandbox over real HTTP: a threading HTTP/1.1 server on loopback, faults included.
+
+Each request becomes a :class:`~oms.sandbox.engine.SandboxRequest` for the
+:class:`~oms.sandbox.engine.Exchange`; its :class:`~oms.sandbox.engine.SandboxResponse` goes
+back on the wire. Connections are kept alive (HTTP/1.1 with ``Content-Length`` on every
+answer), so a client's session reuses one connection, as it would with Kraken.
+
+Faults (:mod:`oms.sandbox.faults`) are acted out at the transport level: a dropped response
+closes the connection with nothing written, a delay holds the answer back, an HTML fault
+answers with a Cloudflare-style page.
+
+Paths under ``/_sandbox/`` are the admin API (faults, clock, state), answered only to
+loopback clients; see ``docs/sandbox.rst``. :func:`admin_request` is the small client for it
+that ``oms sandbox fault`` uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ipaddress
+import json
+import logging
+import socket
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from oms._version import __version__
+from oms.sandbox.clock import ManualClock
+from oms.sandbox.engine import Exchange, SandboxRequest
+from oms.sandbox.faults import Fault, Faults, method_of
+
+__all__ = ["SandboxServer", "admin_request", "is_loopback_host"]
+
+logger = logging.getLogger(__name__)
+
+_SERVER_HEADER = f"oms-sandbox/{__version__}"
+ADMIN_PREFIX = "/_sandbox"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _AdminError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "oms-sandbox"
+    # Answers are written in one buffered flush, and Nagle is off: otherwise a header write
+    # followed by a small body write can wait for the client's delayed ACK (~40 ms each).
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
+    # Idle keep-alive connections are closed after this many seconds.
+    timeout = 60
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s " + format, self.client_address[0], *args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.send_response_only(status)
+        self.send_header("Date", self.date_time_string())
+        sent_server = False
+        for name, value in headers.items():
+            lower = name.lower()
+            if lower in ("content-length", "connection", "date", "transfer-encoding"):
+                continue
+            sent_server = sent_server or lower == "server"
+            self.send_header(name, value)
+        if not sent_server:
+            self.send_header("Server", _SERVER_HEADER)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        # Flushed here, not after the handler returns, so a client that gave up (a delay
+        # fault) surfaces as an OSError where the caller expects it.
+        self.wfile.flush()
+
+    def _dispatch(self) -> None:
+        try:
+            body = self._read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            self._send(400, {"content-type": "text/plain"}, b"bad request body")
+            return
+        path, _, query = self.path.partition("?")
+        owner = self.server.owner
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            self._admin(owner, path, body)
+            return
+        request = SandboxRequest(
+            method=self.command,
+            path=path,
+            query=query,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            client=self.client_address[0],
+        )
+        method = method_of(path)
+        fault = owner.faults.pick(method) if method is not None else None
+        if fault is None:
+            response = owner.exchange.handle(request)
+            self._send(response.status, response.headers, response.body)
+            return
+        self._act(owner, fault, request)
+
+    def _act(self, owner: SandboxServer, fault: Fault, request: SandboxRequest) -> None:
+        logger.info("fault %s (%s) on %s", fault.kind.value, fault.when, fault.method)
+        if not fault.commits and fault.delay:
+            # The request reaches the exchange late; it knows when it really arrived, so a
+            # deadline that passed in the meantime is answered EService:Deadline elapsed.
+            request = attrs.evolve(request, received_at=owner.exchange.clock.time())
+            if owner.stopping.wait(fault.delay):
+                self.close_connection = True
+                return
+        response = owner.exchange.handle(request) if fault.commits or fault.delay else None
+        if fault.drops:
+            # Nothing is written and the connection closes: the client sees the server hang
+            # up without an answer, exactly what a lost response looks like.
+            self.close_connection = True
+            return
+        if fault.commits and fault.delay and owner.stopping.wait(fault.delay):
+            self.close_connection = True
+            return
+        replacement = fault.replacement()
+        try:
+            if replacement is not None:
+                self._send(*replacement)
+            elif response is not None:
+                self._send(response.status, response.headers, response.body)
+        except OSError:
+            # The client gave up on a delayed answer; that is the point of the fault.
+            self.close_connection = True
+
+    # -- admin API ---------------------------------------------------------------------
+
+    def _admin(self, owner: SandboxServer, path: str, body: bytes) -> None:
+        if not is_loopback_host(self.client_address[0]):
+            self._json(403, {"error": "the sandbox admin API only answers loopback clients"})
+            return
+        try:
+            payload: Any = json.loads(body) if body.strip() else None
+        except ValueError:
+            self._json(400, {"error": "the body is not JSON"})
+            return
+        try:
+            status, result = owner.admin(self.command, path[len(ADMIN_PREFIX) :], payload)
+        except _AdminError as e:
+            self._json(e.status, {"error": str(e)})
+            return
+        except (ValueError, TypeError, KeyError) as e:
+            self._json(400, {"error": str(e)})
+            return
+        self._json(status, result)
+
+    def _json(self, status: int, data: object) -> None:
+        body = json.dumps(data, separators=(",", ":"), default=str).encode()
+        self._send(status, {"content-type": "application/json"}, body)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Many short-lived test servers: never wait for TIME_WAIT sockets of an earlier one.
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], owner: SandboxServer):
+        self.owner = owner
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._conns_lock:
+            if add:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up is the normal end of many fault scenarios, not an error.
+        logger.debug("connection from %s ended abruptly", client_address, exc_info=True)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class SandboxServer:
+    """Serve an :class:`~oms.sandbox.engine.Exchange` over HTTP on ``host:port``.
+
+    ``port=0`` picks a free port (see :attr:`base_url`). Only loopback hosts are allowed
+    unless ``allow_remote``: the sandbox accepts any order from anyone holding a sandbox key,
+    and its admin API rewrites the clock and the faults.
+    """
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        *,
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allow_remote: bool = False,
+    ):
+        if not allow_remote and not is_loopback_host(host):
+            raise ValueError(
+                f"refusing to listen on {host!r}: the sandbox is for this machine only "
+                "(pass allow_remote=True to expose it on purpose)"
+            )
+        self.exchange = exchange
+        self.faults = faults if faults is not None else Faults()
+        self.stopping = threading.Event()
+        self._httpd = _HTTPServer((host, port), self)
+        self._thread: threading.Thread | None = None
+        self._serving = False
+
+    def __repr__(self) -> str:
+        return f"SandboxServer({self.base_url!r})"
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        host = self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        """Serve in a background (daemon) thread; return self."""
+        if self._thread is None and not self._serving:
+            self._serving = True
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"oms-sandbox:{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until :meth:`stop` is called (from another thread)."""
+        self._serving = True
+        self._httpd.serve_forever(poll_interval=0.05)
+
+    def stop(self) -> None:
+        """Stop accepting, close open connections (waking delayed answers) and the socket."""
+        self.stopping.set()
+        if self._serving:
+            # shutdown() waits for serve_forever to return: never call it if nothing serves.
+            self._httpd.shutdown()
+            self._serving = False
+        self._httpd.close_connections()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- admin API ---------------------------------------------------------------------
+
+    def admin(self, verb: str, path: str, payload: Any) -> tuple[int, Any]:
+        """Answer one admin call: (HTTP status, JSON-ready result)."""
+        path = path.rstrip("/")
+        clock = self.exchange.clock
+        if path == "" and verb == "GET":
+            return 200, {
+                "base_url": self.base_url,
+                "time": clock.time(),
+                "manual_clock": isinstance(clock, ManualClock),
+                "pairs": [p.pair_id for p in self.exchange.market.pairs],
+                "faults": self.faults.to_list(),
+            }
+        if path == "/faults":
+            if verb == "GET":
+                return 200, {"rules": self.faults.to_list(), "fired": len(self.faults.fired)}
+            if verb in ("POST", "PUT"):
+                items = payload if isinstance(payload, list) else [payload]
+                if not all(isinstance(item, dict) for item in items):
+                    raise _AdminError(400, "post a fault object or a list of them")
+                added = self.faults.extend(items)
+                return 201, {"rules": [rule.to_dict() for rule in added]}
+            if verb == "DELETE":
+                self.faults.clear()
+                return 200, {"rules": []}
+        if path == "/faults/clear" and verb == "POST":
+            self.faults.clear()
+            return 200, {"rules": []}
+        if path.startswith("/faults/") and verb == "DELETE":
+            rule_id = int(path.rsplit("/", 1)[1])
+            if not self.faults.remove(rule_id):
+                raise _AdminError(404, f"no fault rule {rule_id}")
+            return 200, {"removed": rule_id}
+        if path == "/clock":
+            if verb == "GET":
+                return 200, {"time": clock.time(), "manual": isinstance(clock, ManualClock)}
+            if verb == "POST":
+                if not isinstance(clock, ManualClock):
+                    raise _AdminError(
+                        409, "the sandbox runs on the system clock; start it with a manual clock"
+                    )
+                data = payload or {}
+                if not isinstance(data, dict) or not {"advance", "set"} & set(data):
+                    raise _AdminError(400, 'post {"advance": seconds} or {"set": unix_time}')
+                if "advance" in data:
+                    clock.advance(float(data["advance"]))
+                if "set" in data:
+                    clock.set(float(data["set"]))
+                self.exchange.advance()
+                return 200, {"time": clock.time()}
+        if path == "/advance" and verb == "POST":
+            self.exchange.advance()
+            return 200, {"time": clock.time()}
+        if path == "/state" and verb == "GET":
+            return 200, self.exchange.snapshot()
+        raise _AdminError(404, f"no admin endpoint {verb} {ADMIN_PREFIX}{path}")
+
+
+def admin_request(
+    base_url: str,
+    path: str,
+    payload: object = None,
+    *,
+    method: str | None = None,
+    timeout: float = 10.0,
+) -> Any:
+    """Call the admin API of a running sandbox (``path`` like ``"/faults"``); return its JSON.
+
+    Raises :class:`RuntimeError` with the server's message on a non-2xx answer.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"the sandbox URL must be http://host:port, got {base_url!r}")
+    verb = method or ("GET" if payload is None else "POST")
+    body = None if payload is None else json.dumps(payload).encode()
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json", "User-Agent": _SERVER_HEADER}
+        conn.request(verb, ADMIN_PREFIX + path, body=body, headers=headers)
+        answer = conn.getresponse()
+        data = answer.read()
+    finally:
+        conn.close()
+    try:
+        decoded = json.loads(data) if data else None
+    except ValueError:
+        decoded = data.decode("utf-8", "replace")
+    if not 200 <= answer.status < 300:
+        message = decoded.get("error") if isinstance(decoded, dict) else decoded
+        raise RuntimeError(f"sandbox admin {verb} {path}: HTTP {answer.status}: {message}")
+    return decoded
