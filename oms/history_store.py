@@ -1,0 +1,496 @@
+"""The history database: the public trade tape per pair with its paging cursor (this
+module), and the deposits and withdrawals being tracked (:mod:`oms.funding_store`).
+
+Both stores share one file format, and may share one file: :class:`HistoryDatabase` opens
+SQLite the way :mod:`oms.cache` does (WAL, a busy timeout, ``BEGIN IMMEDIATE`` for every
+write) and applies :data:`MIGRATIONS`, the one ordered schema history of the file, counted in
+``PRAGMA user_version``. ``PRAGMA application_id`` marks the file as a history database, so
+pointing a store at the order cache (or any other SQLite file) fails instead of mixing
+schemas.
+
+Money is TEXT holding Kraken's exact decimal string. A trade's time is kept twice: ``time``,
+the float seconds of Kraken's row, and ``time_ns``, the same value as an exact integer of
+nanoseconds (converted through its decimal text, never through float arithmetic), used for
+ordering and range reads in SQL.
+
+This module, :mod:`oms.funding_store`, :mod:`oms.cache` and :mod:`oms.userref` are the only
+ones that touch SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import sqlite_utils
+
+from oms._decimal import fmt, to_decimal
+from oms.errors import ValidationError
+from oms.models import OrderType, PublicTrade, Side
+
+__all__ = [
+    "APPLICATION_ID",
+    "MIGRATIONS",
+    "HistoryDatabase",
+    "HistoryStore",
+    "PageWrite",
+    "StoredTrade",
+    "TradeCursor",
+    "time_to_ns",
+]
+
+#: ``PRAGMA application_id`` of a history database ("omsh").
+APPLICATION_ID = 0x6F6D7368
+
+_NS = 10**9
+
+
+def time_to_ns(time: float) -> int:
+    """A trade row's float seconds as integer nanoseconds, through the float's shortest
+    decimal text (which is the text Kraken sent: its rows carry at most microseconds)."""
+    exact = Decimal(repr(time)).scaleb(9)
+    return int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+# --- schema -------------------------------------------------------------------------------
+
+
+def _m1_trades(db: sqlite_utils.Database) -> None:
+    db.table("trades").create(
+        {
+            "id": int,
+            "pair": str,
+            # What makes a trade the same trade when a page repeats it (see _trade_keys).
+            "key": str,
+            "time_ns": int,
+            "time": float,
+            "price": str,
+            "volume": str,
+            "side": str,
+            "ordertype": str,
+            "misc": str,
+            "trade_id": int,
+        },
+        pk="id",
+        not_null={"pair", "key", "time_ns", "time", "price", "volume", "side", "ordertype"},
+    )
+    db.table("trades").create_index(["pair", "key"], index_name="trades_key", unique=True)
+    # Range reads (OHLC windows) are an index seek on (pair, time); id keeps tape order.
+    db.table("trades").create_index(["pair", "time_ns", "id"], index_name="trades_time")
+    db.table("trade_cursors").create(
+        {"pair": str, "cursor": int, "origin": int, "updated_at": float},
+        pk="pair",
+        not_null={"cursor", "origin", "updated_at"},
+    )
+    # Kraken answers with the pair id (XXBTZUSD) whatever name was asked for (XBTUSD).
+    db.table("pair_names").create({"name": str, "pair": str}, pk="name", not_null={"pair"})
+
+
+def _m2_funding(db: sqlite_utils.Database) -> None:
+    db.table("funding").create(
+        {
+            "kind": str,
+            "refid": str,
+            "method": str,
+            "aclass": str,
+            "asset": str,
+            "txid": str,
+            "info": str,
+            "amount": str,
+            "fee": str,
+            "time": float,
+            "status_raw": str,
+            "status_prop_raw": str,
+            "network": str,
+            "key": str,
+            "originators": str,
+            "first_seen": float,
+            "last_seen": float,
+            "changed_at": float,
+        },
+        pk=("kind", "refid"),
+        not_null={"method", "asset", "amount", "time", "status_raw", "first_seen", "last_seen"},
+    )
+    db.table("funding_transitions").create(
+        {
+            "id": int,
+            "kind": str,
+            "refid": str,
+            "seen_at": float,
+            "from_status_raw": str,
+            "from_prop_raw": str,
+            "to_status_raw": str,
+            "to_prop_raw": str,
+            "txid": str,
+            "allowed": int,
+            "problem": str,
+        },
+        pk="id",
+        not_null={"kind", "refid", "seen_at", "to_status_raw", "allowed"},
+    )
+    db.table("funding_transitions").create_index(
+        ["refid", "id"], index_name="funding_transitions_refid"
+    )
+
+
+#: Schema migrations, applied in order; ``PRAGMA user_version`` counts those applied.
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_trades, _m2_funding)
+
+
+def _migrate(db: sqlite_utils.Database, path: str) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        app = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        has_tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+        if app != APPLICATION_ID and (app != 0 or version != 0 or has_tables):
+            raise ValidationError(
+                f"{path} is not an oms history database (an order cache, or another "
+                "application's file?); give a new file",
+                field="path",
+                rule="application-id",
+            )
+        if version > len(MIGRATIONS):
+            raise ValidationError(
+                f"the history database schema is version {version}, newer than this oms "
+                f"({len(MIGRATIONS)}); upgrade oms",
+                field="path",
+                rule="schema-version",
+            )
+        for number in range(version, len(MIGRATIONS)):
+            MIGRATIONS[number](db)
+        if version != len(MIGRATIONS):
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        if app != APPLICATION_ID:
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+class HistoryDatabase:
+    """One SQLite connection to a history database (schema up to date), shared by threads
+    under a lock. :class:`HistoryStore` and :class:`oms.funding_store.FundingStore` build on
+    it."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
+        if busy_timeout <= 0:
+            raise ValidationError("busy_timeout must be positive", field="busy_timeout")
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # As in oms.cache: no implicit transactions (each write says BEGIN IMMEDIATE), and
+        # the lock serialises the threads sharing the connection.
+        conn = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if self.path != ":memory:":
+                self._db.enable_wal()
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            _migrate(self._db, self.path)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            # Exactly DatabaseError is SQLite's "file is not a database"; its subclasses
+            # (a locked file, say) are real I/O conditions and stay what they are.
+            if type(exc) is not sqlite3.DatabaseError:
+                raise
+            raise ValidationError(
+                f"{self.path} is not an SQLite database ({exc})",
+                field="path",
+                rule="application-id",
+            ) from None
+        except BaseException:
+            conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._db.query(sql, params))
+
+
+# --- public trades --------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class StoredTrade:
+    """A public trade as stored: the :class:`~oms.models.PublicTrade` fields plus its pair
+    and ``time_ns``. Usable wherever a trade is expected (e.g. ``ohlc_from_trades``)."""
+
+    pair: str
+    time_ns: int
+    time: float
+    price: Decimal
+    volume: Decimal
+    side: Side
+    ordertype: OrderType
+    misc: str = ""
+    trade_id: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoredTrade:
+        return cls(
+            pair=row["pair"],
+            time_ns=int(row["time_ns"]),
+            time=float(row["time"]),
+            price=to_decimal(row["price"]),
+            volume=to_decimal(row["volume"]),
+            side=Side(row["side"]),
+            ordertype=OrderType(row["ordertype"]),
+            misc=row["misc"] or "",
+            trade_id=row["trade_id"],
+        )
+
+    def to_public(self) -> PublicTrade:
+        return PublicTrade(
+            price=self.price,
+            volume=self.volume,
+            time=self.time,
+            side=self.side,
+            ordertype=self.ordertype,
+            misc=self.misc,
+            trade_id=self.trade_id,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class TradeCursor:
+    """Where paging of one pair stands.
+
+    ``cursor`` is the ``since`` for the next Trades call (Kraken's exact nanosecond ``last``);
+    every trade up to it is stored. Trades after ``origin`` (the ``since`` the stored run of
+    pages started from; 0 = the market's first trade) up to ``cursor`` are complete.
+    """
+
+    pair: str
+    cursor: int
+    origin: int
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> TradeCursor:
+        return cls(
+            pair=row["pair"],
+            cursor=int(row["cursor"]),
+            origin=int(row["origin"]),
+            updated_at=float(row["updated_at"]),
+        )
+
+    def covers(self, start_ns: int, end_ns: int) -> bool:
+        """Whether every trade with ``start_ns <= time < end_ns`` is stored."""
+        return (self.origin == 0 or start_ns > self.origin) and end_ns <= self.cursor + 1
+
+
+@attrs.frozen
+class PageWrite:
+    """What one :meth:`HistoryStore.commit_page` did."""
+
+    received: int
+    inserted: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.inserted
+
+
+def _trade_keys(trades: Sequence[PublicTrade], times: Sequence[int]) -> list[str]:
+    """Identity of each trade: its ``trade_id`` when Kraken sends one; otherwise every field
+    plus the occurrence of that combination within the page, so two identical fills in a
+    page stay two trades while a page repeating the previous page's tail adds nothing."""
+    seen: dict[str, int] = {}
+    keys = []
+    for trade, time_ns in zip(trades, times, strict=True):
+        if trade.trade_id is not None:
+            keys.append(f"id:{trade.trade_id}")
+            continue
+        fields = "|".join(
+            (
+                str(time_ns),
+                fmt(trade.price),
+                fmt(trade.volume),
+                trade.side.value,
+                trade.ordertype.value,
+                trade.misc,
+            )
+        )
+        occurrence = seen.get(fields, 0)
+        seen[fields] = occurrence + 1
+        keys.append(f"k:{fields}|{occurrence}")
+    return keys
+
+
+_INSERT_TRADE = (
+    "INSERT OR IGNORE INTO trades "
+    "(pair, key, time_ns, time, price, volume, side, ordertype, misc, trade_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class HistoryStore(HistoryDatabase):
+    """The public trade tape of any number of pairs, with each pair's paging cursor.
+
+    ``path`` is a file (created if missing) or ``":memory:"``. Several processes may open the
+    same file; one object may be shared by threads.
+    """
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- pairs and cursors ------------------------------------------------------------
+
+    def resolve(self, name: str) -> str | None:
+        """The pair id Kraken answered with when asked for ``name`` before, if ever."""
+        rows = self._query(
+            "SELECT pair FROM pair_names WHERE name = ? "
+            "UNION SELECT pair FROM trade_cursors WHERE pair = ?",
+            [name.upper(), name],
+        )
+        return str(rows[0]["pair"]) if rows else None
+
+    def position(self, pair: str) -> TradeCursor | None:
+        """The paging position of ``pair`` (any name used before, or the pair id)."""
+        pair_id = self.resolve(pair) or pair
+        rows = self._query("SELECT * FROM trade_cursors WHERE pair = ?", [pair_id])
+        return TradeCursor.from_row(rows[0]) if rows else None
+
+    def positions(self) -> list[TradeCursor]:
+        rows = self._query("SELECT * FROM trade_cursors ORDER BY pair")
+        return [TradeCursor.from_row(r) for r in rows]
+
+    # --- writing --------------------------------------------------------------------------
+
+    def commit_page(
+        self,
+        pair: str,
+        trades: Sequence[PublicTrade],
+        *,
+        cursor: int | None,
+        origin: int,
+        now: float,
+        alias: str | None = None,
+    ) -> PageWrite:
+        """Store one Trades page and move the pair's cursor, in ONE transaction.
+
+        ``pair`` is the pair id Kraken answered with; ``cursor`` the page's ``last`` (None
+        leaves the cursor where it is); ``origin`` where this run of pages started. A trade
+        already stored (a page boundary repeated) is skipped. A crash or an error anywhere
+        in here leaves the old rows and the old cursor: the cursor never gets ahead of the
+        trades it vouches for.
+        """
+        times = [time_to_ns(t.time) for t in trades]
+        keys = _trade_keys(trades, times)
+        rows = [
+            (
+                pair,
+                key,
+                time_ns,
+                t.time,
+                fmt(t.price),
+                fmt(t.volume),
+                t.side.value,
+                t.ordertype.value,
+                t.misc,
+                t.trade_id,
+            )
+            for t, key, time_ns in zip(trades, keys, times, strict=True)
+        ]
+        with self._write() as db:
+            inserted = db.conn.executemany(_INSERT_TRADE, rows).rowcount if rows else 0
+            if alias is not None and alias.upper() != pair:
+                db.execute(
+                    "INSERT OR REPLACE INTO pair_names (name, pair) VALUES (?, ?)",
+                    [alias.upper(), pair],
+                )
+            if cursor is not None:
+                self._write_cursor(db, pair, cursor=cursor, origin=origin, now=now)
+        return PageWrite(len(rows), inserted)
+
+    @staticmethod
+    def _write_cursor(
+        db: sqlite_utils.Database, pair: str, *, cursor: int, origin: int, now: float
+    ) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO trade_cursors (pair, cursor, origin, updated_at) "
+            "VALUES (?, ?, ?, ?)",
+            [pair, cursor, origin, now],
+        )
+
+    # --- reading --------------------------------------------------------------------------
+
+    def iter_trades(
+        self,
+        pair: str,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        batch: int = 5000,
+    ) -> Iterator[StoredTrade]:
+        """Stored trades of ``pair`` with ``start_ns <= time_ns < end_ns``, in tape order.
+
+        Read in batches (keyset pagination), so a long history never sits in memory whole
+        and no lock is held between batches.
+        """
+        if batch < 1:
+            raise ValidationError("batch must be positive", field="batch", rule="positive")
+        pair_id = self.resolve(pair) or pair
+        after: tuple[int, int] = (-1, -1) if start_ns is None else (start_ns - 1, 1 << 62)
+        stop = (1 << 63) - 1 if end_ns is None else end_ns
+        while True:
+            rows = self._query(
+                "SELECT * FROM trades WHERE pair = ? AND (time_ns, id) > (?, ?) "
+                "AND time_ns < ? ORDER BY time_ns, id LIMIT ?",
+                [pair_id, after[0], after[1], stop, batch],
+            )
+            for row in rows:
+                yield StoredTrade.from_row(row)
+            if len(rows) < batch:
+                return
+            after = (int(rows[-1]["time_ns"]), int(rows[-1]["id"]))
+
+    def trades(
+        self, pair: str, *, start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[StoredTrade]:
+        """Like :meth:`iter_trades`, as a list."""
+        return list(self.iter_trades(pair, start_ns=start_ns, end_ns=end_ns))
+
+    def count(self, pair: str) -> int:
+        pair_id = self.resolve(pair) or pair
+        rows = self._query("SELECT count(*) AS n FROM trades WHERE pair = ?", [pair_id])
+        return int(rows[0]["n"])
