@@ -26,7 +26,7 @@ Every error says two things a trading program must know before it decides what t
         ├── RateLimitError: APIRateLimitExceeded, OrderRateLimitExceeded,
         │                   TooManyRequests, Throttled
         ├── ServiceError: ServiceUnavailable, ServiceBusy, DeadlineElapsed, InternalError,
-        │                 MarketCancelOnly, MarketPostOnly
+        │                 MarketRestricted: MarketCancelOnly, MarketPostOnly
         ├── OrderError: InsufficientFunds, OrderMinimumNotMet, CostMinimumNotMet,
         │               TickSizeCheckFailed, OrdersLimitExceeded, UnknownOrder, InvalidOrder,
         │               InvalidPrice, PostOnlyOrder, ...
@@ -54,6 +54,7 @@ __all__ = [
     "ConnectionLost",
     "CostMinimumNotMet",
     "DeadlineElapsed",
+    "DuplicateClOrdId",
     "FundingError",
     "HTTPStatusError",
     "InsufficientFunds",
@@ -69,6 +70,7 @@ __all__ = [
     "KrakenError",
     "MarketCancelOnly",
     "MarketPostOnly",
+    "MarketRestricted",
     "MaxFeeExceeded",
     "OmsError",
     "OrderError",
@@ -356,11 +358,15 @@ class InternalError(ServiceError):
     outcome_known = False
 
 
-class MarketCancelOnly(ServiceError):
+class MarketRestricted(ServiceError):
+    """The market accepts only some requests now (cancel_only, post_only, limit_only, ...)."""
+
+
+class MarketCancelOnly(MarketRestricted):
     hint = "the market is in cancel-only mode: no new orders (see SystemStatus / AssetPairs)"
 
 
-class MarketPostOnly(ServiceError):
+class MarketPostOnly(MarketRestricted):
     hint = "the market is in post-only mode: only post-only limit orders are accepted"
 
 
@@ -386,6 +392,10 @@ class TickSizeCheckFailed(OrderError):
 
 class OrdersLimitExceeded(OrderError):
     hint = "too many open orders on this pair for the account's tier"
+
+
+class DuplicateClOrdId(OrderError):
+    """Another open order already carries this cl_ord_id (unique among open orders)."""
 
 
 class UnknownOrder(OrderError):
@@ -463,6 +473,7 @@ ERROR_TABLE: dict[str, type[KrakenError]] = {
     "EService:Busy": ServiceBusy,
     "EService:Market in cancel_only mode": MarketCancelOnly,
     "EService:Market in post_only mode": MarketPostOnly,
+    "EService:Market in": MarketRestricted,
     "EService:Deadline elapsed": DeadlineElapsed,
     "EService:Throttled": Throttled,
     "EService: Throttled": Throttled,
@@ -478,6 +489,8 @@ ERROR_TABLE: dict[str, type[KrakenError]] = {
     "EOrder:Rate limit exceeded": OrderRateLimitExceeded,
     "EOrder:Domain rate limit exceeded": OrderRateLimitExceeded,
     "EOrder:Unknown order": UnknownOrder,
+    # Kraken documents no string for a duplicate open cl_ord_id; this is the sandbox's choice.
+    "EOrder:Duplicate cl_ord_id": DuplicateClOrdId,
     "EOrder:Invalid order": InvalidOrder,
     "EOrder:Invalid price": InvalidPrice,
     "EOrder:Post only order": PostOnlyOrder,

@@ -30,6 +30,8 @@ CASES = [
     ("EOrder:Post only order", errors.PostOnlyOrder, True, False),
     ("EOrder:Invalid price:Invalid price argument", errors.InvalidPrice, True, False),
     ("EOrder:Something new", errors.OrderError, True, False),
+    ("EOrder:Duplicate cl_ord_id", errors.DuplicateClOrdId, True, False),
+    ("EService:Market in limit_only mode", errors.MarketRestricted, True, False),
     ("EQuery:Unknown asset pair", errors.UnknownAssetPair, True, False),
     ("EQuery:Unknown asset", errors.UnknownAsset, True, False),
     ("EFunding:Max fee exceeded", errors.MaxFeeExceeded, True, False),
