@@ -1,0 +1,863 @@
+"""The SQLite order cache: orders, groups, placement intents and userref counters.
+
+One database file holds everything the :class:`~oms.OrderManager` must remember across a
+crash. It can be shared by several processes: WAL mode lets readers run beside a writer, a
+busy timeout makes writers queue instead of failing, and every write (every multi-row write
+included) is one ``BEGIN IMMEDIATE`` transaction, so a writer takes the lock before it reads
+what it will change.
+
+Money is stored as TEXT holding the exact decimal string, never REAL: a float column would
+turn ``0.29`` into ``0.28999999999999998``. Times are REAL unix seconds (UTC).
+
+The schema is created and upgraded by :data:`MIGRATIONS`, an ordered list of functions; the
+number applied is kept in ``PRAGMA user_version``, so opening an old file upgrades it in place
+and opening it from two processes at once applies each step exactly once.
+
+This module and :mod:`oms.userref` are the only ones that touch SQLite.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import sqlite_utils
+
+from oms._decimal import fmt, to_decimal
+from oms.errors import ValidationError
+from oms.models import Order, OrderStatus, Price
+
+__all__ = [
+    "CLOSED_STATUSES",
+    "MIGRATIONS",
+    "OPEN_STATUSES",
+    "Group",
+    "Intent",
+    "IntentState",
+    "OrderCache",
+]
+
+#: Statuses of orders that can still trade (``pending`` = accepted, not yet on the book).
+OPEN_STATUSES = (OrderStatus.PENDING, OrderStatus.OPEN)
+#: Statuses of orders that are done.
+CLOSED_STATUSES = (OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
+_CLOSED_VALUES = [s.value for s in CLOSED_STATUSES]
+
+
+class IntentState(str, enum.Enum):
+    """Where a placement stands.
+
+    ``pending`` is written before the request leaves; a crash leaves it so, and
+    :meth:`oms.OrderManager.recover` resolves it into ``placed`` or ``absent``.
+    """
+
+    PENDING = "pending"  # written, request in flight (or the process died with it in flight)
+    PLACED = "placed"  # the exchange has the order; ``txid`` says which
+    REJECTED = "rejected"  # the exchange refused it for certain; nothing was placed
+    ABSENT = "absent"  # provably never placed (looked up after the deadline, not found)
+    UNKNOWN = "unknown"  # could not be decided yet; recover() tries again
+    VALIDATED = "validated"  # a validate=True dry run that passed; nothing was placed
+
+    @property
+    def unresolved(self) -> bool:
+        return self in (IntentState.PENDING, IntentState.UNKNOWN)
+
+
+@attrs.frozen
+class Group:
+    """Many orders, one userref: the unit of a one-request group cancel.
+
+    Kraken's ``CancelOrder`` with a userref as ``txid`` cancels every open order carrying it;
+    the group records that these orders belong together (with a label for people), so the
+    manager can check the cancel's ``count`` against its members.
+    """
+
+    userref: int
+    label: str
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Group:
+        return cls(
+            userref=int(row["userref"]), label=str(row["label"]), created_at=row["created_at"]
+        )
+
+
+@attrs.frozen
+class Intent:
+    """A placement as the manager meant it, written before the request is sent.
+
+    ``params`` are the AddOrder parameters without ``deadline`` (what is needed to recognise
+    the order on the exchange, or to resolve it by hand). ``created_at`` is server time when
+    the intent was written; an order adopted for it must have opened after it.
+    """
+
+    id: str
+    created_at: float
+    userref: int
+    pair: str
+    side: str
+    ordertype: str
+    volume: Decimal
+    price: Decimal | None
+    params: Mapping[str, Any]
+    state: IntentState
+    is_group: bool = False
+    validate: bool = False
+    attempts: int = 0
+    deadline: float | None = None
+    txid: str | None = None
+    owner: str | None = None
+    error: str | None = None
+    updated_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Intent:
+        return cls(
+            id=row["id"],
+            created_at=row["created_at"],
+            userref=int(row["userref"]),
+            pair=row["pair"],
+            side=row["side"],
+            ordertype=row["ordertype"],
+            volume=to_decimal(row["volume"]),
+            price=to_decimal(row["price"]) if row["price"] is not None else None,
+            params=json.loads(row["params"]),
+            state=IntentState(row["state"]),
+            is_group=bool(row["is_group"]),
+            validate=bool(row["validate"]),
+            attempts=int(row["attempts"]),
+            deadline=row["deadline"],
+            txid=row["txid"],
+            owner=row["owner"],
+            error=row["error"],
+            updated_at=row["updated_at"],
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": self.created_at,
+            "userref": self.userref,
+            "pair": self.pair,
+            "side": self.side,
+            "ordertype": self.ordertype,
+            "volume": fmt(self.volume),
+            "price": fmt(self.price) if self.price is not None else None,
+            "params": json.dumps(dict(self.params), sort_keys=True),
+            "state": self.state.value,
+            "is_group": int(self.is_group),
+            "validate": int(self.validate),
+            "attempts": self.attempts,
+            "deadline": self.deadline,
+            "txid": self.txid,
+            "owner": self.owner,
+            "error": self.error,
+            "updated_at": self.updated_at,
+        }
+
+
+# --- schema -------------------------------------------------------------------------------
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db.table("orders").create(
+        {
+            "txid": str,
+            "userref": int,
+            "cl_ord_id": str,
+            "refid": str,
+            "status": str,
+            "pair": str,
+            "side": str,
+            "ordertype": str,
+            "price": str,
+            "price2": str,
+            "leverage": str,
+            "descr_order": str,
+            "descr_close": str,
+            "vol": str,
+            "vol_exec": str,
+            "cost": str,
+            "fee": str,
+            "avg_price": str,
+            "stopprice": str,
+            "limitprice": str,
+            "trigger": str,
+            "margin": int,
+            "misc": str,
+            "oflags": str,
+            "reason": str,
+            "sender_sub_id": str,
+            "opentm": float,
+            "closetm": float,
+            "starttm": float,
+            "expiretm": float,
+            "intent_id": str,
+            # When the exchange last confirmed this row; NULL = written from a placement answer.
+            "synced_at": float,
+        },
+        pk="txid",
+        not_null={"status", "pair", "side", "ordertype", "vol", "vol_exec"},
+    )
+    # userref first: "every order of this group / with this backup id" must stay an index seek
+    # at millions of rows; opentm second serves the usual newest-first order.
+    db.table("orders").create_index(["userref", "opentm"], index_name="orders_userref")
+    db.table("orders").create_index(["status", "opentm"], index_name="orders_status")
+    db.table("orders").create_index(["pair", "opentm"], index_name="orders_pair")
+    db.table("orders").create_index(["opentm"], index_name="orders_opentm")
+    db.table("orders").create_index(["intent_id"], index_name="orders_intent")
+
+    db.table("groups").create(
+        {"userref": int, "label": str, "created_at": float},
+        pk="userref",
+        not_null={"label", "created_at"},
+    )
+    db.table("groups").create_index(["label"], index_name="groups_label")
+
+    db.table("intents").create(
+        {
+            "id": str,
+            "created_at": float,
+            "userref": int,
+            "pair": str,
+            "side": str,
+            "ordertype": str,
+            "volume": str,
+            "price": str,
+            "params": str,
+            "state": str,
+            "is_group": int,
+            "validate": int,
+            "attempts": int,
+            "deadline": float,
+            "txid": str,
+            "owner": str,
+            "error": str,
+            "updated_at": float,
+        },
+        pk="id",
+        not_null={
+            "created_at",
+            "userref",
+            "pair",
+            "side",
+            "ordertype",
+            "volume",
+            "params",
+            "state",
+        },
+    )
+    db.table("intents").create_index(["state"], index_name="intents_state")
+    db.table("intents").create_index(["userref"], index_name="intents_userref")
+    # One exchange order can answer for one intent only (the group-userref adoption rule).
+    db.table("intents").create_index(["txid"], index_name="intents_txid", unique=True)
+
+    db.table("userref_sequences").create(
+        {"name": str, "lo": int, "hi": int, "last": int},
+        pk=("name", "lo", "hi"),
+        not_null={"last"},
+    )
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+
+
+#: Schema migrations, applied in order; ``PRAGMA user_version`` counts those applied.
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise ValidationError(
+                f"the database schema is version {version}, newer than this oms "
+                f"({len(MIGRATIONS)}); upgrade oms",
+                field="path",
+                rule="schema-version",
+            )
+        for number in range(version, len(MIGRATIONS)):
+            MIGRATIONS[number](db)
+        if version != len(MIGRATIONS):
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+# --- order rows ---------------------------------------------------------------------------
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return fmt(value) if value is not None else None
+
+
+def _price_text(value: Price) -> str:
+    # A relative price ("+5%") keeps Kraken's own notation; an absolute one is plain decimal.
+    return fmt(value) if isinstance(value, Decimal) else str(value)
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    descr = order.descr
+    return {
+        "txid": order.txid,
+        "userref": order.userref,
+        "cl_ord_id": order.cl_ord_id,
+        "refid": order.refid,
+        "status": order.status.value,
+        "pair": descr.pair,
+        "side": descr.side.value,
+        "ordertype": descr.ordertype_raw,
+        "price": _price_text(descr.price),
+        "price2": _price_text(descr.price2),
+        "leverage": descr.leverage,
+        "descr_order": descr.order,
+        "descr_close": descr.close,
+        "vol": fmt(order.vol),
+        "vol_exec": fmt(order.vol_exec),
+        "cost": fmt(order.cost),
+        "fee": fmt(order.fee),
+        "avg_price": fmt(order.price),
+        "stopprice": _dec(order.stopprice),
+        "limitprice": _dec(order.limitprice),
+        "trigger": order.trigger.value if order.trigger is not None else None,
+        "margin": None if order.margin is None else int(order.margin),
+        "misc": ",".join(order.misc),
+        "oflags": ",".join(order.oflags),
+        "reason": order.reason,
+        "sender_sub_id": order.sender_sub_id,
+        "opentm": order.opentm,
+        "closetm": order.closetm,
+        "starttm": order.starttm,
+        "expiretm": order.expiretm,
+    }
+
+
+def _order_api(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The order-info object Kraken would have sent for this row (for ``Order.from_api``)."""
+    api: dict[str, Any] = {
+        "refid": row["refid"],
+        "userref": row["userref"],
+        "cl_ord_id": row["cl_ord_id"],
+        "status": row["status"],
+        "opentm": row["opentm"],
+        "starttm": row["starttm"] or 0,
+        "expiretm": row["expiretm"] or 0,
+        "descr": {
+            "pair": row["pair"],
+            "type": row["side"],
+            "ordertype": row["ordertype"],
+            "price": row["price"] or "0",
+            "price2": row["price2"] or "0",
+            "leverage": row["leverage"] or "none",
+            "order": row["descr_order"] or "",
+            "close": row["descr_close"] or "",
+        },
+        "vol": row["vol"],
+        "vol_exec": row["vol_exec"],
+        "cost": row["cost"] or "0",
+        "fee": row["fee"] or "0",
+        "price": row["avg_price"] or "0",
+        "misc": row["misc"] or "",
+        "oflags": row["oflags"] or "",
+        "reason": row["reason"],
+    }
+    for key in ("stopprice", "limitprice", "closetm", "trigger", "sender_sub_id"):
+        if row[key] is not None:
+            api[key] = row[key]
+    if row["margin"] is not None:
+        api["margin"] = bool(row["margin"])
+    return api
+
+
+def _order_from_row(row: Mapping[str, Any]) -> Order:
+    return Order.from_api(row["txid"], _order_api(row))
+
+
+def _status_values(status: OrderStatus | str | Iterable[OrderStatus | str] | None) -> list[str]:
+    if status is None:
+        return []
+    if isinstance(status, (str, OrderStatus)):
+        status = [status]
+    return [OrderStatus(s).value for s in status]
+
+
+# --- the cache ----------------------------------------------------------------------------
+
+
+class OrderCache:
+    """Orders, groups and placement intents in one SQLite file, queryable offline.
+
+    ``path`` is a file (created if missing) or ``":memory:"`` for a private throwaway cache.
+    The object may be shared by threads; use one per process (several processes may open the
+    same file).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
+        if busy_timeout <= 0:
+            raise ValidationError("busy_timeout must be positive", field="busy_timeout")
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: the driver never opens transactions behind our back; every
+        # write below says BEGIN IMMEDIATE itself. check_same_thread=False because _lock
+        # serialises the threads that share this connection.
+        conn = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if self.path != ":memory:":
+                self._db.enable_wal()
+            # NORMAL is durable across a process crash in WAL mode (only an OS crash can lose
+            # the last commits), and a process crash is what intents guard against.
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            _migrate(self._db)
+        except BaseException:
+            conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"OrderCache({self.path!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> OrderCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._db.query(sql, params))
+
+    # --- userref sequences (used by oms.userref) -----------------------------------------
+
+    def advance_sequence(
+        self, name: str, lo: int, hi: int, step: Callable[[int | None], int]
+    ) -> int:
+        """Atomically replace the sequence's last value ``v`` with ``step(v)`` and return it.
+
+        ``step`` gets ``None`` for a new sequence and may raise to refuse; the read and the
+        write are one ``BEGIN IMMEDIATE`` transaction, so no two callers, in any process,
+        see the same ``v``.
+        """
+        with self._write() as db:
+            row = db.execute(
+                "SELECT last FROM userref_sequences WHERE name = ? AND lo = ? AND hi = ?",
+                [name, lo, hi],
+            ).fetchone()
+            value = step(None if row is None else int(row[0]))
+            db.execute(
+                "INSERT INTO userref_sequences (name, lo, hi, last) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name, lo, hi) DO UPDATE SET last = excluded.last",
+                [name, lo, hi, value],
+            )
+            return value
+
+    def sequence_last(self, name: str, lo: int, hi: int) -> int | None:
+        rows = self._query(
+            "SELECT last FROM userref_sequences WHERE name = ? AND lo = ? AND hi = ?",
+            [name, lo, hi],
+        )
+        return int(rows[0]["last"]) if rows else None
+
+    def userref_in_use(self, userref: int) -> bool:
+        """Whether any cached order, intent or group carries ``userref``."""
+        rows = self._query(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE userref = :u) "
+            "OR EXISTS (SELECT 1 FROM intents WHERE userref = :u) "
+            "OR EXISTS (SELECT 1 FROM groups WHERE userref = :u) AS used",
+            {"u": userref},
+        )
+        return bool(rows[0]["used"])
+
+    # --- groups ----------------------------------------------------------------------------
+
+    def add_group(self, group: Group) -> Group:
+        with self._write() as db:
+            db.table("groups").insert(attrs.asdict(group), pk="userref")
+        return group
+
+    def group(self, userref: int) -> Group | None:
+        rows = self._query("SELECT * FROM groups WHERE userref = ?", [userref])
+        return Group.from_row(rows[0]) if rows else None
+
+    def groups(self, *, label: str | None = None) -> list[Group]:
+        """Groups, newest first; ``label`` keeps only those with that label."""
+        where, params = ("WHERE label = ?", [label]) if label is not None else ("", [])
+        rows = self._query(
+            f"SELECT * FROM groups {where} ORDER BY created_at DESC, userref DESC",  # noqa: S608 -- fixed fragments only
+            params,
+        )
+        return [Group.from_row(r) for r in rows]
+
+    # --- intents ---------------------------------------------------------------------------
+
+    def add_intent(self, intent: Intent) -> Intent:
+        with self._write() as db:
+            db.table("intents").insert(intent.to_row(), pk="id")
+        return intent
+
+    def intent(self, intent_id: str) -> Intent | None:
+        rows = self._query("SELECT * FROM intents WHERE id = ?", [intent_id])
+        return Intent.from_row(rows[0]) if rows else None
+
+    def intents(
+        self,
+        *,
+        states: Iterable[IntentState] | None = None,
+        userref: int | None = None,
+    ) -> list[Intent]:
+        """Intents, oldest first, optionally only in ``states`` / with ``userref``."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if states is not None:
+            values = [IntentState(s).value for s in states]
+            clauses.append(f"state IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+        if userref is not None:
+            clauses.append("userref = ?")
+            params.append(userref)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT * FROM intents {where} ORDER BY created_at, id",  # noqa: S608 -- fixed fragments only
+            params,
+        )
+        return [Intent.from_row(r) for r in rows]
+
+    def update_intent(
+        self,
+        intent_id: str,
+        *,
+        expect_attempts: int | None = None,
+        expect_states: Iterable[IntentState] | None = None,
+        **changes: Any,
+    ) -> Intent | None:
+        """Change an intent if it still is as the caller last saw it (compare-and-set).
+
+        Returns the new intent, or ``None`` if another manager changed it first (its
+        ``attempts`` or ``state`` no longer match), so two processes never both re-send.
+        """
+        allowed = {"state", "attempts", "deadline", "txid", "owner", "error", "updated_at"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValidationError(f"cannot change intent fields {sorted(unknown)}", field="changes")
+        values = {k: (v.value if isinstance(v, IntentState) else v) for k, v in changes.items()}
+        with self._write() as db:
+            row = db.execute(
+                "SELECT state, attempts FROM intents WHERE id = ?", [intent_id]
+            ).fetchone()
+            if row is None:
+                return None
+            if expect_attempts is not None and row[1] != expect_attempts:
+                return None
+            if expect_states is not None and row[0] not in {
+                IntentState(s).value for s in expect_states
+            }:
+                return None
+            if values:
+                db.table("intents").update(intent_id, values)
+            result = list(db.query("SELECT * FROM intents WHERE id = ?", [intent_id]))
+        return Intent.from_row(result[0])
+
+    def claimed_txids(self, *, exclude_intent: str | None = None) -> set[str]:
+        """Txids already answering for an intent (other than ``exclude_intent``)."""
+        rows = self._query(
+            "SELECT txid FROM intents WHERE txid IS NOT NULL AND id IS NOT ?", [exclude_intent]
+        )
+        return {r["txid"] for r in rows}
+
+    def adopt(
+        self,
+        intent_id: str,
+        order: Order,
+        *,
+        synced_at: float | None,
+        state_from: Iterable[IntentState],
+    ) -> bool:
+        """Record that ``order`` is the exchange's answer to the intent, in one transaction.
+
+        Refuses (returns ``False``) if the txid already answers for another intent or the
+        intent is no longer in one of ``state_from``.
+        """
+        expected = {IntentState(s).value for s in state_from}
+        with self._write() as db:
+            row = db.execute("SELECT state FROM intents WHERE id = ?", [intent_id]).fetchone()
+            if row is None or row[0] not in expected:
+                return False
+            other = db.execute(
+                "SELECT id FROM intents WHERE txid = ? AND id != ?", [order.txid, intent_id]
+            ).fetchone()
+            if other is not None:
+                return False
+            db.table("intents").update(
+                intent_id,
+                {
+                    "state": IntentState.PLACED.value,
+                    "txid": order.txid,
+                    "error": None,
+                    "updated_at": synced_at,
+                },
+            )
+            self._upsert(db, [order], synced_at=synced_at, intent_ids={order.txid: intent_id})
+        return True
+
+    # --- orders ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _upsert(
+        db: sqlite_utils.Database,
+        orders: Iterable[Order],
+        *,
+        synced_at: float | None,
+        intent_ids: Mapping[str, str] | None = None,
+    ) -> int:
+        rows = []
+        for order in orders:
+            row = _order_row(order)
+            row["synced_at"] = synced_at
+            if intent_ids and order.txid in intent_ids:
+                row["intent_id"] = intent_ids[order.txid]
+            rows.append(row)
+        # A closed order never reopens: an "open" row read before it closed (an OpenOrders
+        # answer older than the ClosedOrders one) must not overwrite the final state.
+        reopening = [r["txid"] for r in rows if r["status"] not in _CLOSED_VALUES]
+        final: set[str] = set()
+        for i in range(0, len(reopening), 500):
+            chunk = reopening[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            final.update(
+                row[0]
+                for row in db.execute(
+                    f"SELECT txid FROM orders WHERE txid IN ({marks}) "  # noqa: S608 -- placeholders only
+                    f"AND status IN ({', '.join('?' * len(_CLOSED_VALUES))})",
+                    [*chunk, *_CLOSED_VALUES],
+                )
+            )
+        rows = [r for r in rows if r["txid"] not in final]
+        if rows:
+            # upsert keeps columns not in the row (intent_id set at placement survives a sync).
+            db.table("orders").upsert_all(rows, pk="txid", alter=False)
+        return len(rows)
+
+    def upsert_orders(
+        self,
+        orders: Iterable[Order],
+        *,
+        synced_at: float | None = None,
+        intent_ids: Mapping[str, str] | None = None,
+    ) -> int:
+        """Insert or update orders in one transaction; returns how many were written."""
+        with self._write() as db:
+            return self._upsert(db, orders, synced_at=synced_at, intent_ids=intent_ids)
+
+    def apply_sync(
+        self, orders: Iterable[Order], *, synced_at: float, meta: Mapping[str, str]
+    ) -> int:
+        """Write a sync's orders and its new cursor(s) in one transaction.
+
+        A crash mid-way leaves the old cursor with the old rows, so the next sync fetches
+        the same window again; never a new cursor without its rows.
+        """
+        with self._write() as db:
+            written = self._upsert(db, orders, synced_at=synced_at)
+            for key, value in meta.items():
+                db.table("meta").upsert({"key": key, "value": value}, pk="key")
+            return written
+
+    def mark_closed(
+        self,
+        txids: Iterable[str],
+        *,
+        status: OrderStatus = OrderStatus.CANCELED,
+        closetm: float,
+        reason: str | None = "User requested",
+    ) -> int:
+        """Mark open orders as closed locally (after a confirmed cancel); returns the count."""
+        ids = list(txids)
+        if not ids:
+            return 0
+        placeholders = ", ".join("?" * len(ids))
+        open_values = [s.value for s in OPEN_STATUSES]
+        with self._write() as db:
+            cursor = db.execute(
+                f"UPDATE orders SET status = ?, closetm = ?, reason = ? "  # noqa: S608 -- placeholders only
+                f"WHERE txid IN ({placeholders}) AND status IN (?, ?)",
+                [OrderStatus(status).value, closetm, reason, *ids, *open_values],
+            )
+            return int(cursor.rowcount)
+
+    def order(self, txid: str) -> Order | None:
+        """One cached order by txid."""
+        rows = self._query("SELECT * FROM orders WHERE txid = ?", [txid])
+        return _order_from_row(rows[0]) if rows else None
+
+    def _where(
+        self,
+        *,
+        status: OrderStatus | str | Iterable[OrderStatus | str] | None,
+        userref: int | None,
+        group: Group | int | None,
+        pair: str | None,
+        side: str | None,
+        since: float | None,
+        until: float | None,
+        txids: Iterable[str] | None,
+    ) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if group is not None:
+            group_ref = group.userref if isinstance(group, Group) else group
+            if userref is not None and userref != group_ref:
+                raise ValidationError("userref and group disagree", field="group", rule="exclusive")
+            userref = group_ref
+        if userref is not None:
+            clauses.append("userref = ?")
+            params.append(userref)
+        statuses = _status_values(status)
+        if statuses:
+            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if pair is not None:
+            clauses.append("pair = ?")
+            params.append(pair)
+        if side is not None:
+            clauses.append("side = ?")
+            params.append(str(getattr(side, "value", side)))
+        if since is not None:
+            clauses.append("opentm >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("opentm < ?")
+            params.append(until)
+        if txids is not None:
+            ids = list(txids)
+            clauses.append(f"txid IN ({', '.join('?' * len(ids))})")
+            params.extend(ids)
+        return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+    def orders(
+        self,
+        *,
+        status: OrderStatus | str | Iterable[OrderStatus | str] | None = None,
+        userref: int | None = None,
+        group: Group | int | None = None,
+        pair: str | None = None,
+        side: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        txids: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Order]:
+        """Cached orders, newest first, filtered; no network.
+
+        ``pair`` is the altname as Kraken shows it in ``descr.pair`` (e.g. ``XBTUSD``);
+        ``since``/``until`` bound the open time (``since`` inclusive, ``until`` exclusive).
+        """
+        where, params = self._where(
+            status=status,
+            userref=userref,
+            group=group,
+            pair=pair,
+            side=side,
+            since=since,
+            until=until,
+            txids=txids,
+        )
+        tail = ""
+        if limit is not None:
+            tail = " LIMIT ?"
+            params.append(int(limit))
+        rows = self._query(
+            f"SELECT * FROM orders {where} ORDER BY opentm DESC, txid{tail}",  # noqa: S608 -- fixed fragments only
+            params,
+        )
+        return [_order_from_row(r) for r in rows]
+
+    def open_orders(self, **filters: Any) -> list[Order]:
+        """Cached orders that can still trade (``pending`` or ``open``)."""
+        return self.orders(status=OPEN_STATUSES, **filters)
+
+    def closed_orders(self, **filters: Any) -> list[Order]:
+        """Cached orders that are done (``closed``, ``canceled`` or ``expired``)."""
+        return self.orders(status=CLOSED_STATUSES, **filters)
+
+    def by_userref(self, userref: int) -> list[Order]:
+        """Every cached order carrying ``userref`` (the "backup id" lookup), newest first."""
+        return self.orders(userref=userref)
+
+    def count(self, **filters: Any) -> int:
+        where, params = self._where(
+            status=filters.get("status"),
+            userref=filters.get("userref"),
+            group=filters.get("group"),
+            pair=filters.get("pair"),
+            side=filters.get("side"),
+            since=filters.get("since"),
+            until=filters.get("until"),
+            txids=filters.get("txids"),
+        )
+        rows = self._query(f"SELECT count(*) AS n FROM orders {where}", params)  # noqa: S608 -- fixed fragments only
+        return int(rows[0]["n"])
+
+    def txids(
+        self, *, status: OrderStatus | str | Iterable[OrderStatus | str] | None = None
+    ) -> set[str]:
+        statuses = _status_values(status)
+        if statuses:
+            rows = self._query(
+                f"SELECT txid FROM orders WHERE status IN ({', '.join('?' * len(statuses))})",  # noqa: S608 -- placeholders only
+                statuses,
+            )
+        else:
+            rows = self._query("SELECT txid FROM orders")
+        return {r["txid"] for r in rows}
+
+    def explain_userref_query(self) -> str:
+        """SQLite's plan for the by-userref query (tests check it uses the index)."""
+        rows = self._query(
+            "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE userref = ? ORDER BY opentm DESC", [1]
+        )
+        return "\n".join(str(r["detail"]) for r in rows)
+
+    # --- sync bookkeeping ------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", [key])
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as db:
+            db.table("meta").upsert({"key": key, "value": value}, pk="key")

@@ -1,0 +1,358 @@
+"""The order cache returns exactly what was stored, keeps money as TEXT, and upgrades its schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oms.cache import MIGRATIONS, Group, Intent, IntentState, OrderCache
+from oms.errors import ValidationError
+from oms.models import Order, OrderStatus
+
+
+def api_order(
+    *,
+    userref: int | None = 7,
+    status: str = "open",
+    pair: str = "XBTUSD",
+    side: str = "buy",
+    price: str = "25000.1",
+    vol: str = "0.01000000",
+    vol_exec: str = "0.00000000",
+    opentm: float = 1_700_000_000.25,
+    **extra: Any,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "refid": None,
+        "userref": userref,
+        "status": status,
+        "opentm": opentm,
+        "starttm": 0,
+        "expiretm": 0,
+        "descr": {
+            "pair": pair,
+            "type": side,
+            "ordertype": "limit",
+            "price": price,
+            "price2": "0",
+            "leverage": "none",
+            "order": f"{side} {vol} {pair} @ limit {price}",
+            "close": "",
+        },
+        "vol": vol,
+        "vol_exec": vol_exec,
+        "cost": "0.00000",
+        "fee": "0.00000",
+        "price": "0.00000",
+        "stopprice": "0.00000",
+        "limitprice": "0.00000",
+        "misc": "",
+        "oflags": "fciq",
+    }
+    data.update(extra)
+    return data
+
+
+def order(txid: str = "OAAAAA-AAAAA-AAAAAA", **kw: Any) -> Order:
+    return Order.from_api(txid, api_order(**kw))
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[OrderCache]:
+    c = OrderCache(tmp_path / "cache.db")
+    yield c
+    c.close()
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+
+def test_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    OrderCache(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"orders", "groups", "intents", "userref_sequences", "meta"} <= tables
+    conn.close()
+
+
+def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with OrderCache(path) as first:
+        first.upsert_orders([order()])
+    with OrderCache(path) as again:
+        assert again.schema_version == len(MIGRATIONS)
+        assert again.count() == 1
+
+
+def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE unrelated (x)")  # a file from before oms touched it: version 0
+    conn.commit()
+    conn.close()
+    with OrderCache(path) as upgraded:
+        assert upgraded.schema_version == len(MIGRATIONS)
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(ValidationError) as info:
+        OrderCache(path)
+    assert info.value.rule == "schema-version"
+
+
+def test_money_is_stored_as_text(cache: OrderCache, tmp_path: Path) -> None:
+    cache.upsert_orders([order(price="0.29", vol="0.00001")])
+    conn = sqlite3.connect(tmp_path / "cache.db")
+    row = conn.execute("SELECT typeof(price), price, typeof(vol), vol FROM orders").fetchone()
+    assert row == ("text", "0.29", "text", "0.00001")
+    conn.close()
+
+
+def test_userref_query_uses_the_index(cache: OrderCache) -> None:
+    assert "USING INDEX orders_userref" in cache.explain_userref_query()
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+decimals = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("1000000"), places=8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    price=decimals,
+    vol=decimals,
+    userref=st.one_of(st.none(), st.integers(min_value=1, max_value=2**31 - 1)),
+    status=st.sampled_from([s.value for s in OrderStatus]),
+    side=st.sampled_from(["buy", "sell"]),
+    opentm=st.floats(min_value=1e9, max_value=2e9),
+    closetm=st.one_of(st.none(), st.floats(min_value=1e9, max_value=2e9)),
+    oflags=st.sampled_from(["", "fciq", "post,fcib"]),
+)
+def test_an_order_reads_back_equal(
+    tmp_path_factory: pytest.TempPathFactory,
+    price: Decimal,
+    vol: Decimal,
+    userref: int | None,
+    status: str,
+    side: str,
+    opentm: float,
+    closetm: float | None,
+    oflags: str,
+) -> None:
+    extra: dict[str, Any] = {"oflags": oflags}
+    if closetm is not None:
+        extra["closetm"] = closetm
+        extra["reason"] = "User requested"
+    original = order(
+        userref=userref,
+        status=status,
+        side=side,
+        price=str(price),
+        vol=str(vol),
+        opentm=opentm,
+        **extra,
+    )
+    c = OrderCache(":memory:")
+    c.upsert_orders([original])
+    assert c.order(original.txid) == original
+    c.close()
+
+
+def test_an_update_replaces_the_row(cache: OrderCache) -> None:
+    cache.upsert_orders([order(status="open")])
+    cache.upsert_orders([order(status="closed", vol_exec="0.01000000", closetm=1_700_000_100.0)])
+    got = cache.order("OAAAAA-AAAAA-AAAAAA")
+    assert got is not None
+    assert got.status is OrderStatus.CLOSED
+    assert cache.count() == 1
+
+
+def test_a_multi_row_write_is_all_or_nothing(cache: OrderCache, tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "cache.db")
+    conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON orders WHEN NEW.txid = 'OBAD' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    conn.commit()
+    conn.close()
+    with pytest.raises(sqlite3.IntegrityError):
+        cache.upsert_orders([order("OGOOD1"), order("OGOOD2"), order("OBAD")])
+    assert cache.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, ["O5", "O4", "O3", "O2", "O1"]),
+        ({"userref": 7}, ["O4", "O2", "O1"]),
+        ({"group": Group(8, "g", 0.0)}, ["O5", "O3"]),
+        ({"group": 8, "status": "canceled"}, ["O3"]),
+        ({"pair": "ETHUSD"}, ["O5", "O4"]),
+        ({"side": "sell"}, ["O4"]),
+        ({"status": ["closed", "canceled"]}, ["O3", "O2"]),
+        ({"since": 1_700_000_002.0}, ["O5", "O4", "O3"]),
+        ({"until": 1_700_000_002.0}, ["O2", "O1"]),
+        ({"since": 1_700_000_002.0, "until": 1_700_000_004.0}, ["O4", "O3"]),
+        ({"userref": 7, "limit": 2}, ["O4", "O2"]),
+    ],
+)
+def test_queries_filter_and_sort_newest_first(
+    cache: OrderCache, filters: dict[str, Any], expected: list[str]
+) -> None:
+    cache.upsert_orders(
+        [
+            order("O1", userref=7, opentm=1_700_000_000.0),
+            order(
+                "O2", userref=7, status="closed", opentm=1_700_000_001.0, closetm=1_700_000_009.0
+            ),
+            order(
+                "O3", userref=8, status="canceled", opentm=1_700_000_002.0, closetm=1_700_000_009.0
+            ),
+            order("O4", userref=7, pair="ETHUSD", side="sell", opentm=1_700_000_003.0),
+            order("O5", userref=8, pair="ETHUSD", opentm=1_700_000_004.0),
+        ]
+    )
+    assert [o.txid for o in cache.orders(**filters)] == expected
+    assert cache.count(**{k: v for k, v in filters.items() if k != "limit"}) == len(
+        cache.orders(**{k: v for k, v in filters.items() if k != "limit"})
+    )
+
+
+def test_open_and_closed_views(cache: OrderCache) -> None:
+    cache.upsert_orders(
+        [
+            order("O1", status="pending"),
+            order("O2", status="open"),
+            order("O3", status="closed"),
+            order("O4", status="canceled"),
+            order("O5", status="expired"),
+        ]
+    )
+    assert {o.txid for o in cache.open_orders()} == {"O1", "O2"}
+    assert {o.txid for o in cache.closed_orders()} == {"O3", "O4", "O5"}
+    assert [o.txid for o in cache.by_userref(7)] != []
+
+
+def test_mark_closed_only_touches_open_orders(cache: OrderCache) -> None:
+    cache.upsert_orders([order("O1"), order("O2", status="closed")])
+    assert cache.mark_closed(["O1", "O2"], closetm=1_700_000_050.0) == 1
+    got = cache.order("O1")
+    assert got is not None
+    assert got.status is OrderStatus.CANCELED
+    assert got.closetm == 1_700_000_050.0
+    other = cache.order("O2")
+    assert other is not None
+    assert other.status is OrderStatus.CLOSED
+
+
+def test_disagreeing_userref_and_group_are_refused(cache: OrderCache) -> None:
+    with pytest.raises(ValidationError):
+        cache.orders(userref=1, group=2)
+
+
+def test_two_connections_share_one_file(tmp_path: Path) -> None:
+    with OrderCache(tmp_path / "shared.db") as a, OrderCache(tmp_path / "shared.db") as b:
+        a.upsert_orders([order("O1")])
+        assert b.order("O1") is not None
+
+
+# --- groups, intents --------------------------------------------------------------------------
+
+
+def test_groups_persist_with_their_label(tmp_path: Path) -> None:
+    first = OrderCache(tmp_path / "g.db")
+    first.add_group(Group(userref=11, label="ladder", created_at=1.0))
+    first.add_group(Group(userref=12, label="grid", created_at=2.0))
+    first.close()
+    with OrderCache(tmp_path / "g.db") as again:
+        assert again.group(11) == Group(11, "ladder", 1.0)
+        assert [g.userref for g in again.groups()] == [12, 11]
+        assert again.groups(label="grid") == [Group(12, "grid", 2.0)]
+        assert again.userref_in_use(11)
+        assert not again.userref_in_use(13)
+
+
+def intent(intent_id: str = "i1", *, userref: int = 7, **kw: Any) -> Intent:
+    fields: dict[str, Any] = {
+        "id": intent_id,
+        "created_at": 1_700_000_000.0,
+        "userref": userref,
+        "pair": "XBTUSD",
+        "side": "buy",
+        "ordertype": "limit",
+        "volume": Decimal("0.01"),
+        "price": Decimal("25000.1"),
+        "params": {"pair": "XBTUSD", "type": "buy", "volume": "0.01", "userref": userref},
+        "state": IntentState.PENDING,
+    }
+    fields.update(kw)
+    return Intent(**fields)
+
+
+def test_an_intent_reads_back_equal(cache: OrderCache) -> None:
+    original = intent(deadline=1_700_000_020.0, owner="me", attempts=1)
+    cache.add_intent(original)
+    assert cache.intent("i1") == original
+    assert cache.intents(states=[IntentState.PENDING]) == [original]
+    assert cache.intents(states=[IntentState.PLACED]) == []
+    assert cache.userref_in_use(7)
+
+
+def test_intent_updates_are_compare_and_set(cache: OrderCache) -> None:
+    cache.add_intent(intent(attempts=1))
+    assert cache.update_intent("i1", expect_attempts=2, attempts=3) is None
+    won = cache.update_intent("i1", expect_attempts=1, attempts=2, deadline=5.0)
+    assert won is not None
+    assert won.attempts == 2
+    assert won.deadline == 5.0
+    assert (
+        cache.update_intent("i1", expect_states=[IntentState.UNKNOWN], state=IntentState.ABSENT)
+        is None
+    )
+    with pytest.raises(ValidationError):
+        cache.update_intent("i1", userref=9)
+
+
+def test_one_exchange_order_answers_for_one_intent(cache: OrderCache) -> None:
+    cache.add_intent(intent("i1"))
+    cache.add_intent(intent("i2"))
+    placed = order("OX", userref=7)
+    assert cache.adopt("i1", placed, synced_at=1.0, state_from=[IntentState.PENDING])
+    assert not cache.adopt("i2", placed, synced_at=1.0, state_from=[IntentState.PENDING])
+    assert cache.claimed_txids(exclude_intent="i2") == {"OX"}
+    assert cache.claimed_txids(exclude_intent="i1") == set()
+    adopted = cache.intent("i1")
+    assert adopted is not None
+    assert adopted.state is IntentState.PLACED
+    assert adopted.txid == "OX"
+    assert cache.orders(userref=7)[0].txid == "OX"
+
+
+def test_meta_values_persist(cache: OrderCache) -> None:
+    assert cache.get_meta("k") is None
+    cache.set_meta("k", "1")
+    cache.set_meta("k", "2")
+    assert cache.get_meta("k") == "2"
+
+
+def test_a_closed_order_is_never_reopened_by_an_older_answer(cache: OrderCache) -> None:
+    cache.upsert_orders([order("O1", status="closed", closetm=1_700_000_100.0)])
+    cache.upsert_orders([order("O1", status="open"), order("O2", status="open")])
+    got = cache.order("O1")
+    assert got is not None
+    assert got.status is OrderStatus.CLOSED
+    assert cache.count() == 2
