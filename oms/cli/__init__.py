@@ -18,7 +18,17 @@ __all__ = ["main"]
 
 #: command name → "module:attribute" of its click command.
 COMMANDS: dict[str, str] = {
+    "call": "oms.cli.call:call",
+    "cancel": "oms.cli.orders:cancel",
+    "demo": "oms.cli.orders:demo",
+    "funding": "oms.cli.history:funding",
+    "groups": "oms.cli.orders:groups",
+    "orders": "oms.cli.orders:orders",
+    "place": "oms.cli.orders:place",
+    "sandbox": "oms.cli.sandbox:sandbox",
     "sign": "oms.cli.sign:sign",
+    "sync": "oms.cli.orders:sync",
+    "trades": "oms.cli.history:trades",
 }
 
 
