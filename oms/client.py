@@ -380,6 +380,18 @@ class KrakenClient:
         aclass_base: str | None = None,
         country_code: str | None = None,
     ) -> dict[str, AssetPair]:
+        """Every pair's rules, keyed by pair id. ``info`` may only be ``"info"`` (the default,
+        the whole entry): Kraken's ``leverage``/``fees``/``margin`` views leave out the
+        fields an :class:`~oms.models.AssetPair` needs (all of them are in the whole entry;
+        ``call("AssetPairs", info=...)`` gives the raw view)."""
+        if info not in (None, "info"):
+            raise ValidationError(
+                f"info={info!r} answers a partial entry that is not an AssetPair: leave info "
+                "out (the whole entry has the leverage, fees and margin fields too) or use "
+                "call('AssetPairs', info=...)",
+                field="info",
+                rule="enum",
+            )
         params = {
             "pair": _as_list(pairs, "pairs"),
             "info": info,
@@ -628,13 +640,17 @@ class KrakenClient:
     ) -> Iterator[Order]:
         """Every closed order matching the filters, newest first, each once.
 
-        Pages of 50 by offset, with ``end`` pinned to the newest order of the first page:
-        orders closing while we page fall outside the window, so offsets do not shift and
-        nothing is skipped. Duplicates (from any remaining shift) are dropped by txid.
+        Pages of 50 by offset, with ``end`` pinned to the newest close time of the first page
+        and, unless ``closetime="open"`` was asked for, the window taken by close time:
+        orders closing while we page (even ones opened long before) fall outside it, so
+        offsets do not shift and nothing is skipped. Duplicates (from any remaining shift,
+        e.g. with a caller's own ``end``) are dropped by txid; a shift only ever repeats
+        orders, so paging goes on until Kraken's ``count`` is reached.
         """
         seen: set[str] = set()
         ofs = 0
         pages = 0
+        window = closetime
         while max_pages is None or pages < max_pages:
             page = self.closed_orders(
                 trades=trades,
@@ -643,19 +659,27 @@ class KrakenClient:
                 start=start,
                 end=end,
                 ofs=ofs,
-                closetime=closetime,
+                closetime=window,
                 consolidate_taker=consolidate_taker,
             )
             pages += 1
             fresh = [o for o in page.orders if o.txid not in seen]
             if end is None and page.orders:
                 end = max(o.closetm if o.closetm is not None else o.opentm for o in page.orders)
+                if window in (None, "both"):
+                    # "both" (Kraken's default) matches an order by its opentm too: one opened
+                    # before `end` that closes while we page would be matched and inserted
+                    # ahead of our offset. Within the pinned window "close" selects the same
+                    # orders as the first page did, and none that close later.
+                    window = "close"
             for order in fresh:
                 seen.add(order.txid)
                 yield order
             ofs += len(page.orders)
             done = len(page.orders) < _PAGE or (page.count is not None and ofs >= page.count)
-            if done or not fresh:
+            # Without a count, a page of nothing new is the only sign of a server that
+            # ignores `ofs`; with one, such a page is a shift and later pages still matter.
+            if done or (page.count is None and not fresh):
                 return
 
     def query_orders(
@@ -792,7 +816,12 @@ class KrakenClient:
         return refid
 
     def withdraw_cancel(self, asset: str, refid: str) -> bool:
-        """Ask to cancel a withdrawal not yet processed; True if the request was accepted."""
+        """Ask to cancel a withdrawal not yet processed; True if the request was accepted.
+
+        Never repeated once it may have reached Kraken (a repeat answers false, as for a
+        withdrawal too far along): on a transport error check :meth:`withdraw_status`, whose
+        ``status_prop`` is ``cancel-pending`` if the first request arrived.
+        """
         result = self._call("WithdrawCancel", {"asset": asset, "refid": refid})
         if not isinstance(result, bool):
             raise ResponseShapeError(f"WithdrawCancel: expected true/false, got {result!r}")

@@ -697,6 +697,7 @@ def test_public_table_and_overrides(fake: FakeAdapter, clock: Clock, tmp_path: P
         lambda c: c.cancel_order(),
         lambda c: c.cancel_order(userref=0),
         lambda c: c.cancel_order(cl_ord_id="x" * 40),
+        lambda c: c.asset_pairs("XBTUSD", info="fees"),
         lambda c: c.cancel_order_batch(),
         lambda c: c.cancel_order_batch(txids=[f"O{i}" for i in range(51)]),
         lambda c: c.cancel_all_orders_after(86400),
@@ -994,6 +995,51 @@ def test_iter_closed_orders_pins_end_and_skips_nothing(
     assert "end" not in sent[0]
     assert {s.get("end") for s in sent[1:]} == {"1600000119.0"}
     assert all(s["userref"] == "9" for s in sent)
+
+
+def test_iter_closed_orders_pins_by_close_time(client: KrakenClient, fake: FakeAdapter) -> None:
+    # (txid, opentm, closetm); 100 orders opened long ago are still open when paging starts.
+    book = [(f"O{i:04d}", 1_600_000_000.0 + i - 1, 1_600_000_000.0 + i) for i in range(60)]
+    still_open = [(f"L{i:03d}", 1_500_000_000.0 + i) for i in range(100)]
+
+    def closed_orders(request: requests.PreparedRequest) -> Answer:
+        params = form(request)
+        if len(fake.requests) == 2:
+            book.extend((t, opened, 1_700_000_000.0) for t, opened in still_open)
+        end = float(params.get("end", "inf"))
+        # Kraken's default closetime "both": in the window by open *or* close time.
+        by_close = params.get("closetime") == "close"
+        rows = [o for o in book if o[2] <= end or (not by_close and o[1] <= end)]
+        rows.sort(key=lambda o: -o[2])
+        ofs = int(params.get("ofs", "0"))
+        page = rows[ofs : ofs + 50]
+        return ok({"closed": {t: _order_info(t, c) for t, _, c in page}, "count": len(rows)})
+
+    fake.default = closed_orders
+    txids = [o.txid for o in client.iter_closed_orders()]
+    assert txids == [f"O{i:04d}" for i in reversed(range(60))]
+    sent = [form(r) for r in fake.requests]
+    assert [s.get("closetime") for s in sent] == [None, "close"]
+
+
+def test_iter_closed_orders_goes_on_past_a_page_of_repeats(
+    client: KrakenClient, fake: FakeAdapter
+) -> None:
+    book = [(f"O{i:03d}", 1_600_000_000.0 + i) for i in range(70)]
+
+    def shifting(request: requests.PreparedRequest) -> Answer:
+        if len(fake.requests) == 2:
+            # A server that ignores `end`: 50 new orders push the second page onto the first.
+            book.extend((f"N{i:02d}", 1_700_000_000.0 + i) for i in range(50))
+        rows = sorted(book, key=lambda o: -o[1])
+        ofs = int(form(request).get("ofs", "0"))
+        page = rows[ofs : ofs + 50]
+        return ok({"closed": {t: _order_info(t, c) for t, c in page}, "count": len(rows)})
+
+    fake.default = shifting
+    txids = [o.txid for o in client.iter_closed_orders()]
+    assert len(txids) == len(set(txids))
+    assert {f"O{i:03d}" for i in range(70)} <= set(txids)
 
 
 def test_iter_closed_orders_drops_duplicates_when_offsets_shift(
