@@ -65,9 +65,9 @@ READ_METHODS = frozenset(
 )
 #: Cancels: repeating one after it took effect finds nothing left to cancel
 #: (``EOrder:Unknown order``, or a count of 0), which the caller can read as "done".
-CANCEL_METHODS = frozenset(
-    {"CancelOrder", "CancelOrderBatch", "CancelAll", "CancelAllOrdersAfter", "WithdrawCancel"}
-)
+#: Not ``WithdrawCancel``: its repeat answers ``false`` ("already asked"), the same answer as
+#: "too late to cancel", so a lost first answer must reach the caller as the ambiguity it is.
+CANCEL_METHODS = frozenset({"CancelOrder", "CancelOrderBatch", "CancelAll", "CancelAllOrdersAfter"})
 
 
 class CallKind(str, enum.Enum):

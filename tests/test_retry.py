@@ -38,6 +38,8 @@ from oms.retry import CallKind, RetryPolicy, call_kind, should_retry
         ("AddOrderBatch", True, CallKind.WRITE),
         ("AmendOrder", True, CallKind.WRITE),
         ("Withdraw", True, CallKind.WRITE),
+        # A repeated WithdrawCancel answers false, which cannot be told from "too late".
+        ("WithdrawCancel", True, CallKind.WRITE),
         ("SomethingNew", True, CallKind.WRITE),
     ],
 )
