@@ -38,7 +38,8 @@ def test_a_new_account_has_history_in_every_shape() -> None:
     assert [w["status"] for w in withdrawals] == ["Failure", "Success"]
     assert list(deposits[1]) == KEYS
     canceled = withdrawals[0]
-    assert list(canceled) == [*KEYS, "status-prop"]
+    # Withdrawal entries also carry network and key, as Kraken's WithdrawStatus does (§4.5).
+    assert list(canceled) == [*KEYS, "status-prop", "network", "key"]
     assert (canceled["txid"], canceled["status-prop"]) == (None, "canceled")
     assert (withdrawals[1]["amount"], withdrawals[1]["fee"]) == ("98.00000000", "2.00000000")
     assert len(withdrawals[1]["txid"]) == 64

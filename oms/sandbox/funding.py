@@ -96,6 +96,10 @@ class FundingTx:
         }
         if self.status_prop is not None:
             out["status-prop"] = self.status_prop
+        if self.kind == "withdrawal":
+            # Kraken's withdrawal entries also name the network and the withdrawal key (§4.5).
+            out["network"] = self.method
+            out["key"] = self.key
         return out
 
     def to_json(self) -> dict[str, Any]:
