@@ -3,7 +3,7 @@
 Kraken sends no rate-limit headers, so the only way to stay under its limits is to keep the
 counters ourselves (reference §6):
 
-- the **REST counter**, one per API key: +1 per private call (+2 by default for the history
+- the **REST counter**, one per API key: +1 per private call (+4 by default for the history
   calls), decaying by a tier-dependent rate; ``AddOrder``/``CancelOrder`` and the batch add /
   cancel calls are counted by the trading engine instead;
 - the **trading counter**, one per pair: a fixed cost per add/amend/edit plus a penalty for
@@ -29,6 +29,7 @@ from oms.errors import ValidationError
 __all__ = [
     "AMEND_PENALTY",
     "CANCEL_PENALTY",
+    "DEFAULT_HISTORY_COST",
     "EDIT_PENALTY",
     "HISTORY_METHODS",
     "REST_EXEMPT",
@@ -105,11 +106,14 @@ TRADING_LIMITS: Mapping[Tier, TradingLimits] = {
     Tier.PRO: TradingLimits(threshold=180, decay=3.75, max_open_orders=225),
 }
 
-#: Calls that cost more on the REST counter ("ledger/trade history"). Doc versions disagree
-#: between +2 and +4; the default cost is 2 and is configurable.
+#: Calls that cost more on the REST counter ("ledger/trade history").
 HISTORY_METHODS = frozenset({"ClosedOrders", "TradesHistory", "Ledgers", "QueryLedgers"})
 #: Calls the REST counter does not count: the trading engine's limiter covers them.
 REST_EXEMPT = frozenset({"AddOrder", "CancelOrder", "AddOrderBatch", "CancelOrderBatch"})
+#: What a history call adds by default. Kraken's current docs say +4, older copies +2: pacing
+#: for 4 only waits a little longer where 2 is right, while pacing for 2 where 4 is right runs
+#: into ``EAPI:Rate limit exceeded`` (reference §6.1, "pick conservatively").
+DEFAULT_HISTORY_COST = 4.0
 
 #: (order younger than N seconds, penalty) for the trading counter, reference §6.2.
 AMEND_PENALTY: tuple[tuple[float, int], ...] = ((5, 3), (10, 2), (15, 1))
@@ -162,13 +166,17 @@ class RateLimiter:
     userref or cl_ord_id was created or last amended (``None`` if unknown); ``order_pair(ref)``
     its pair. The order manager supplies both from its cache. Orders placed through the client
     owning this limiter are remembered for 300 s without them.
+
+    ``history_cost`` is what ``ClosedOrders``, ``TradesHistory``, ``Ledgers`` and
+    ``QueryLedgers`` add to the REST counter (default :data:`DEFAULT_HISTORY_COST`, 4; pass 2
+    to pace by the older docs); ``costs`` overrides any method's REST cost.
     """
 
     def __init__(
         self,
         tier: Tier | str = Tier.STARTER,
         *,
-        history_cost: float = 2.0,
+        history_cost: float = DEFAULT_HISTORY_COST,
         costs: Mapping[str, float] | None = None,
         order_age: OrderAge | None = None,
         order_pair: OrderPair | None = None,

@@ -13,6 +13,7 @@ from oms.errors import ValidationError
 from oms.ratelimit import (
     AMEND_PENALTY,
     CANCEL_PENALTY,
+    DEFAULT_HISTORY_COST,
     EDIT_PENALTY,
     REST_LIMITS,
     TRADING_LIMITS,
@@ -84,10 +85,11 @@ def test_age_penalties(
     [
         ("Balance", 1),
         ("OpenOrders", 1),
-        ("ClosedOrders", 2),
-        ("TradesHistory", 2),
-        ("Ledgers", 2),
-        ("QueryLedgers", 2),
+        # Kraken's current docs: ledger/trade history +4 (older copies +2; the higher is safe).
+        ("ClosedOrders", 4),
+        ("TradesHistory", 4),
+        ("Ledgers", 4),
+        ("QueryLedgers", 4),
         ("AddOrder", 0),
         ("CancelOrder", 0),
         ("AddOrderBatch", 0),
@@ -100,9 +102,34 @@ def test_rest_costs(method: str, cost: float) -> None:
 
 
 def test_history_cost_and_overrides_are_configurable() -> None:
-    limiter = RateLimiter(history_cost=4, costs={"Balance": 3})
-    assert limiter.rest_cost("Ledgers") == 4
+    limiter = RateLimiter(history_cost=2, costs={"Balance": 3, "Ledgers": 5})
+    assert limiter.rest_cost("ClosedOrders") == 2
+    assert limiter.rest_cost("Ledgers") == 5
     assert limiter.rest_cost("Balance") == 3
+
+
+def test_history_default_is_the_conservative_reading() -> None:
+    # Reference §6.1: current docs +4, older copies +2, "pick conservatively".
+    assert DEFAULT_HISTORY_COST == 4
+    assert RateLimiter().history_cost == DEFAULT_HISTORY_COST
+
+
+def test_negative_history_cost_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        RateLimiter(history_cost=-1)
+    assert info.value.field == "history_cost"
+
+
+@pytest.mark.parametrize("tier", list(Tier))
+def test_history_calls_paced_at_four_points(tier: Tier) -> None:
+    # A fresh counter takes max // 4 history calls at once; the next one waits for 4 points.
+    limiter = RateLimiter(tier)
+    maximum, decay = REST_LIMITS[tier]
+    calls = int(maximum // 4)
+    waits = [limiter.reserve("Ledgers", now=0.0) for _ in range(calls + 1)]
+    assert waits[:calls] == [0.0] * calls
+    expected = (calls * 4 + 4 - maximum) / decay
+    assert waits[calls] == pytest.approx(expected)
 
 
 def test_bad_tier_refused() -> None:
