@@ -3,7 +3,9 @@
 The client builds and signs requests and decides about retries; the :mod:`oms.transport`
 sends them. For each call:
 
-1. arguments are checked (``ValidationError`` before any I/O);
+1. arguments are checked (``ValidationError`` before any I/O); an order is also checked
+   against its pair's rules (decimals, tick size, ordermin, costmin) when they are known, see
+   ``pair_rules``;
 2. for a private call, :class:`oms.ratelimit.RateLimiter` says how long to wait so neither
    of Kraken's counters is exceeded, and the client sleeps that long (injected sleep);
 3. a nonce is reserved from :class:`oms.nonce.NonceSource` and held while the body is encoded,
@@ -19,12 +21,16 @@ import logging
 import os
 import random as _random
 import re
+import threading
 import time as _time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
+
+import attrs
 
 from oms._decimal import to_decimal
 from oms.auth import Credentials, encode_form, encode_json, key_fingerprint
@@ -33,6 +39,7 @@ from oms.errors import (
     InvalidNonce,
     InvalidResponse,
     KrakenError,
+    OmsError,
     OrderRateLimitExceeded,
     ResponseShapeError,
     TooManyRequests,
@@ -68,6 +75,7 @@ from oms.nonce import NonceSource
 from oms.orders import (
     OrderRequest,
     batch_params,
+    check_against_pair,
     check_cl_ord_id,
     check_deadline,
     check_userref,
@@ -80,8 +88,11 @@ from oms.transport import DEFAULT_TIMEOUT, HTTPResponse, Transport
 __all__ = [
     "DEFAULT_BASE_URL",
     "JSON_METHODS",
+    "PAIR_RULES_MODES",
     "PUBLIC_METHODS",
     "KrakenClient",
+    "PairRules",
+    "PairRulesUnavailable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,6 +110,27 @@ _METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
 _PAGE = 50  # ClosedOrders pages and QueryOrders' txid limit
 _CANCEL_BATCH_MAX = 50
+# Orders placed through a client whose pair it remembers (for amend checks); oldest dropped.
+_ORDER_MEMORY = 10_000
+
+#: How the client applies a pair's rules to an order before sending it: ``"fetch"`` asks
+#: AssetPairs once for a pair it has not learned yet, ``"known"`` checks only pairs already
+#: learned, ``"off"`` never checks on its own.
+PairRules = Literal["fetch", "known", "off"]
+PAIR_RULES_MODES: tuple[PairRules, ...] = ("fetch", "known", "off")
+
+
+class PairRulesUnavailable(OmsError):
+    """An order's pair rules could not be learned, so the order was **not** sent.
+
+    Raised in ``pair_rules="fetch"`` mode when AssetPairs failed in a way that says nothing
+    definite about the pair (a timeout, a 5xx, an unexpected answer); ``__cause__`` holds that
+    error. Nothing was placed, so sending the order again is safe. A definite answer about
+    the pair (``EQuery:Unknown asset pair``) is raised as it is instead.
+    """
+
+    outcome_known = True
+    retry_safe = True
 
 
 def _positive_int(value: int, field: str) -> int:
@@ -133,6 +165,10 @@ def _time_param(value: float | int | str | None, field: str) -> object:
     return to_decimal(repr(value), field=field) if isinstance(value, float) else value
 
 
+def _pair_key(name: str) -> str:
+    return name.strip().upper()
+
+
 def _one_of(**given: object) -> tuple[str, object]:
     present = [(k, v) for k, v in given.items() if v is not None]
     if len(present) != 1:
@@ -149,6 +185,13 @@ class KrakenClient:
     ``rate_limiter`` to a :class:`oms.ratelimit.RateLimiter` for ``tier`` (share one between
     clients that use the same key). ``clock``, ``sleep`` and ``random`` are injectable so tests
     never wait.
+
+    Every :meth:`asset_pairs` answer is remembered (by pair id, altname and wsname, any case),
+    and orders are checked against their pair's rules before anything is sent
+    (:func:`oms.orders.check_against_pair`). ``pair_rules`` says what happens for a pair not
+    learned yet: ``"fetch"`` (default) asks AssetPairs once for it, ``"known"`` sends the order
+    unchecked, ``"off"`` never checks (not even a learned pair). An ``AssetPair`` passed as
+    ``pair=`` to :meth:`add_order` / :meth:`add_order_batch` is applied in every mode.
     """
 
     def __init__(
@@ -163,6 +206,7 @@ class KrakenClient:
         rate_limiter: RateLimiter | None = None,
         tier: Tier | str = Tier.STARTER,
         public_methods: Iterable[str] = PUBLIC_METHODS,
+        pair_rules: PairRules = "fetch",
         clock: Callable[[], float] = _time.time,
         sleep: Callable[[float], None] = _time.sleep,
         random: Callable[[], float] = _random.random,
@@ -179,6 +223,12 @@ class KrakenClient:
             )
         if credentials is not None and not isinstance(credentials, Credentials):
             raise ValidationError("credentials must be oms.auth.Credentials", field="credentials")
+        if pair_rules not in PAIR_RULES_MODES:
+            raise ValidationError(
+                f"pair_rules must be one of {list(PAIR_RULES_MODES)}, not {pair_rules!r}",
+                field="pair_rules",
+                rule="enum",
+            )
         self.base_url = f"{parts.scheme}://{parts.netloc}"
         self.credentials = credentials
         self.transport = transport if transport is not None else Transport(timeout=timeout)
@@ -186,6 +236,13 @@ class KrakenClient:
         self.retry = retry if retry is not None else RetryPolicy()
         self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(tier)
         self.public_methods = frozenset(public_methods)
+        self.pair_rules: PairRules = pair_rules
+        # Learned pair rules by upper-case name; one lock per name so that threads ordering
+        # on a new pair wait for a single AssetPairs call instead of each making one.
+        self._pairs: dict[str, AssetPair] = {}
+        self._pair_fetches: dict[str, threading.Lock] = {}
+        self._order_pairs: OrderedDict[str, str] = OrderedDict()
+        self._pairs_lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
         self._random = random
@@ -392,13 +449,109 @@ class KrakenClient:
                 field="info",
                 rule="enum",
             )
+        names = _as_list(pairs, "pairs")
         params = {
-            "pair": _as_list(pairs, "pairs"),
+            "pair": names,
             "info": info,
             "aclass_base": aclass_base,
             "country_code": country_code,
         }
-        return AssetPair.map_from_api(self._call("AssetPairs", params))
+        found = AssetPair.map_from_api(self._call("AssetPairs", params))
+        self._learn_pairs(found.values(), asked=names or ())
+        return found
+
+    # --- pair rules -----------------------------------------------------------------------
+
+    def known_pair(self, name: str) -> AssetPair | None:
+        """The rules learned for ``name`` (pair id, altname or wsname, any case), if any."""
+        with self._pairs_lock:
+            return self._pairs.get(_pair_key(name))
+
+    def pair(self, name: str) -> AssetPair:
+        """The rules for ``name``: the learned ones, else AssetPairs' answer (asked once).
+
+        Rules are kept for the life of the client; call :meth:`asset_pairs` to refresh them.
+        """
+        known = self.known_pair(name)
+        if known is not None:
+            return known
+        with self._pairs_lock:
+            gate = self._pair_fetches.setdefault(_pair_key(name), threading.Lock())
+        with gate:
+            # Another thread may have learned it while this one waited.
+            known = self.known_pair(name)
+            return known if known is not None else self._fetch_pair(name)
+
+    def _fetch_pair(self, name: str) -> AssetPair:
+        try:
+            self.asset_pairs(name)
+        except OmsError as exc:
+            if exc.outcome_known:
+                raise  # Kraken's definite word (EQuery:Unknown asset pair), or bad input
+            # The order this is for was not sent: say so rather than pass on an error whose
+            # "may have reached Kraken" concerns only AssetPairs.
+            raise PairRulesUnavailable(
+                f"could not learn the rules of pair {name!r} from AssetPairs "
+                f"({type(exc).__name__}: {exc}); nothing was sent for the order"
+            ) from exc
+        known = self.known_pair(name)
+        if known is None:
+            raise PairRulesUnavailable(
+                f"AssetPairs answered for {name!r} without an entry by that name; nothing was "
+                "sent for the order"
+            )
+        return known
+
+    def _learn_pairs(self, pairs: Iterable[AssetPair], *, asked: Sequence[str] = ()) -> None:
+        entries = list(pairs)
+        with self._pairs_lock:
+            for entry in entries:
+                for alias in (entry.pair_id, entry.altname, entry.wsname):
+                    if alias:
+                        self._pairs[_pair_key(alias)] = entry
+            if len(asked) == 1 and len(entries) == 1:
+                # Kraken resolved a name that is none of the entry's own (e.g. "BTCUSD"):
+                # without this the next order on that name would ask again.
+                self._pairs.setdefault(_pair_key(asked[0]), entries[0])
+
+    def _rules_for(self, name: str, given: AssetPair | None) -> AssetPair | None:
+        """The rules to check an order on ``name`` against (``None``: do not check)."""
+        if given is not None:
+            if not isinstance(given, AssetPair):
+                raise ValidationError(
+                    "pair must be an oms.models.AssetPair (the pair's rules)",
+                    field="pair",
+                    rule="type",
+                )
+            if not given.matches(name):
+                raise ValidationError(
+                    f"the rules given are {given.altname}'s but the order is for {name!r}",
+                    field="pair",
+                    rule="pair-mismatch",
+                )
+            return given
+        if self.pair_rules == "off":
+            return None
+        if self.pair_rules == "known":
+            return self.known_pair(name)
+        return self.pair(name)
+
+    def _remember_orders(self, pair: str, refs: Iterable[str | None]) -> None:
+        with self._pairs_lock:
+            for ref in refs:
+                if ref:
+                    self._order_pairs[ref] = pair
+                    self._order_pairs.move_to_end(ref)
+            while len(self._order_pairs) > _ORDER_MEMORY:
+                self._order_pairs.popitem(last=False)
+
+    def _amend_rules(self, ref: str, pair: str | AssetPair | None) -> AssetPair | None:
+        with self._pairs_lock:
+            placed_on = self._order_pairs.get(ref)
+        if isinstance(pair, AssetPair):
+            return self._rules_for(placed_on or pair.altname, pair)
+        name = pair if pair is not None else placed_on
+        return None if name is None else self._rules_for(name, None)
 
     def ticker(
         self, pairs: str | Iterable[str] | None = None, *, asset_class: str | None = None
@@ -464,35 +617,75 @@ class KrakenClient:
     def balance(self) -> Balance:
         return Balance.from_api(self._call("Balance", {}))
 
-    def add_order(self, request: OrderRequest | None = None, /, **kwargs: Any) -> AddOrderResult:
+    def add_order(
+        self,
+        request: OrderRequest | None = None,
+        /,
+        *,
+        pair: AssetPair | str | None = None,
+        **kwargs: Any,
+    ) -> AddOrderResult:
         """Place (or, with ``validate=True``, only check) one order.
 
-        Pass an :class:`oms.orders.OrderRequest`, or its fields as keyword arguments. Not
-        retried once it may have reached Kraken: on a timeout or 5xx the order may exist,
-        and :class:`oms.OrderManager` reconciles by userref / cl_ord_id.
+        Pass an :class:`oms.orders.OrderRequest`, or its fields as keyword arguments. ``pair``
+        may be the pair's :class:`~oms.models.AssetPair`: its rules are then applied (with
+        keyword arguments the order is for its altname); a string is the order's pair field.
+        Otherwise the rules come from ``pair_rules`` (see the class). A broken rule raises
+        :class:`~oms.errors.ValidationError` naming it, before AddOrder is sent. Not retried
+        once it may have reached Kraken: on a timeout or 5xx the order may exist, and
+        :class:`oms.OrderManager` reconciles by userref / cl_ord_id.
         """
+        rules = pair if isinstance(pair, AssetPair) else None
         if request is None:
+            if pair is not None:
+                kwargs["pair"] = pair if rules is None else rules.altname
             request = OrderRequest(**kwargs)
-        elif kwargs:
+        elif kwargs or (pair is not None and rules is None):
             raise ValidationError(
                 "give an OrderRequest or keyword arguments, not both", field="request"
             )
+        # Everything that needs no I/O first: a request wrong anyway fetches no rules.
+        request.to_params(now=self._clock())
+        found = self._rules_for(request.pair, rules)
+        if found is not None:
+            check_against_pair(request, found)
+        # Encoded again after a possible AssetPairs call, so the deadline is checked as sent.
         params = request.to_params(now=self._clock())
-        result = self._call("AddOrder", params)
-        return AddOrderResult.from_api(result, validate=request.validate)
+        answer = AddOrderResult.from_api(self._call("AddOrder", params), validate=request.validate)
+        self._remember_orders(request.pair, [*answer.txids, request.cl_ord_id])
+        return answer
 
     def add_order_batch(
         self,
         orders: Sequence[OrderRequest],
         *,
+        pair: AssetPair | None = None,
         deadline: datetime | None = None,
         validate: bool = False,
     ) -> BatchOrderResult:
         """Place 2 to 15 orders for one pair in one call (sent as JSON); never retried once
-        it may have reached Kraken."""
+        it may have reached Kraken.
+
+        Every order is checked against the pair's rules first (``pair``, or as
+        ``pair_rules`` says); one broken rule refuses the whole batch before anything is sent.
+        """
+        batch_params(orders, deadline=deadline, validate=validate, now=self._clock())
+        found = self._rules_for(orders[0].pair, pair)
+        if found is not None:
+            for i, order in enumerate(orders):
+                try:
+                    check_against_pair(order, found)
+                except ValidationError as exc:
+                    raise ValidationError(
+                        f"orders[{i}]: {exc}", field=exc.field, rule=exc.rule
+                    ) from None
         body = batch_params(orders, deadline=deadline, validate=validate, now=self._clock())
-        result = self._call("AddOrderBatch", body)
-        return BatchOrderResult.from_api(result, validate=validate, expected=len(orders))
+        result = BatchOrderResult.from_api(
+            self._call("AddOrderBatch", body), validate=validate, expected=len(orders)
+        )
+        refs = [item.txid for item in result.items] + [o.cl_ord_id for o in orders]
+        self._remember_orders(orders[0].pair, refs)
+        return result
 
     def amend_order(
         self,
@@ -504,14 +697,23 @@ class KrakenClient:
         limit_price: object = None,
         trigger_price: object = None,
         post_only: bool | None = None,
-        pair: str | None = None,
+        pair: str | AssetPair | None = None,
         deadline: datetime | None = None,
     ) -> AmendResult:
         """Change an order in place (txid, userref-free identifiers and queue priority kept
-        where possible). Prices may be relative (``"+5"``, ``"-1%"``) as Kraken allows."""
+        where possible). Prices may be relative (``"+5"``, ``"-1%"``) as Kraken allows.
+
+        New absolute prices are checked against the pair's ``pair_decimals`` and
+        ``tick_size``, new quantities against ``lot_decimals``, when the pair is known: from
+        ``pair`` (a string is also sent to Kraken, which needs it for xStocks; an
+        :class:`~oms.models.AssetPair` only supplies the rules), else from the order having
+        been placed through this client. ``pair_rules`` applies as for :meth:`add_order`.
+        """
         key, ref = _one_of(txid=txid, cl_ord_id=cl_ord_id)
         if key == "cl_ord_id":
             check_cl_ord_id(ref)
+        if not isinstance(ref, str) or not ref:
+            raise ValidationError(f"{key} must be a non-empty string", field=key)
         changes = {
             "order_qty": None if order_qty is None else _amount(order_qty, "order_qty"),
             "display_qty": None if display_qty is None else _amount(display_qty, "display_qty"),
@@ -524,8 +726,17 @@ class KrakenClient:
                 field="order_qty",
                 rule="required",
             )
-        params: dict[str, object] = {key: ref, **changes, "post_only": post_only, "pair": pair}
+        if pair is not None and not isinstance(pair, (str, AssetPair)):
+            raise ValidationError("pair must be a pair name or an AssetPair", field="pair")
+        sent_pair = pair if isinstance(pair, str) else None
+        params: dict[str, object] = {key: ref, **changes, "post_only": post_only, "pair": sent_pair}
         if deadline is not None:
+            check_deadline(deadline, self._clock())  # before a possible AssetPairs call
+        found = self._amend_rules(ref, pair)
+        if found is not None:
+            _check_amend(changes, found)
+        if deadline is not None:
+            # Again as sent: learning the pair's rules may have taken a while.
             check_deadline(deadline, self._clock())
             params["deadline"] = format_deadline(deadline)
         return AmendResult.from_api(self._call("AmendOrder", params))
@@ -843,6 +1054,30 @@ def _trade_key(trade: PublicTrade) -> object:
     if trade.trade_id is not None:
         return trade.trade_id
     return (trade.price, trade.volume, trade.time, trade.side, trade.ordertype, trade.misc)
+
+
+def _check_amend(changes: Mapping[str, object], pair: AssetPair) -> None:
+    """Apply the rules that hold for any order to an amend's new absolute values.
+
+    Each value is put in a one-field probe order so :func:`check_against_pair` does the
+    checking. ``ordermin``/``costmin`` and the pair's status are left out: an ``order_qty``
+    below the filled quantity is Kraken's way to cancel the rest, and the order's own price
+    and type (which costmin needs) are not known here.
+    """
+    rules = attrs.evolve(pair, ordermin=None, costmin=None, status=None)
+    for field, value in changes.items():
+        if not isinstance(value, Decimal):
+            continue  # absent, or a relative price that Kraken resolves
+        if field in ("limit_price", "trigger_price"):
+            probe = OrderRequest(
+                pair=pair.altname, side="buy", ordertype="limit", volume=1, price=value
+            )
+        else:
+            probe = OrderRequest(pair=pair.altname, side="buy", ordertype="market", volume=value)
+        try:
+            check_against_pair(probe, rules)
+        except ValidationError as exc:
+            raise ValidationError(f"{field}: {exc}", field=field, rule=exc.rule) from None
 
 
 def _price_param(value: object, field: str) -> object:

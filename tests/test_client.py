@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import requests
 import urllib3.exceptions
@@ -32,9 +33,11 @@ from fakehttp import (
     sent_nonce,
     signature_ok,
 )
+from hypothesis import given, settings
+from strategies import asset_pairs, order_requests
 
 from oms.auth import Credentials, key_fingerprint
-from oms.client import KrakenClient
+from oms.client import KrakenClient, PairRulesUnavailable
 from oms.errors import (
     HTTPStatusError,
     InvalidNonce,
@@ -45,12 +48,14 @@ from oms.errors import (
     ResponseShapeError,
     ServiceUnavailable,
     Throttled,
+    UnknownAssetPair,
     UnknownOrder,
     ValidationError,
 )
 from oms.models import (
     AddOrderResult,
     AmendResult,
+    AssetPair,
     BatchOrderResult,
     CancelResult,
     DeadMansSwitch,
@@ -59,7 +64,7 @@ from oms.models import (
     SystemState,
 )
 from oms.nonce import NonceSource
-from oms.orders import OrderRequest, format_deadline
+from oms.orders import OrderRequest, check_against_pair, format_deadline
 from oms.retry import RetryPolicy
 from oms.transport import Transcript, Transport
 
@@ -104,6 +109,9 @@ def make_client(fake: FakeAdapter, clock: Clock, directory: Path, **kwargs: Any)
     transport = kwargs.pop("transport", None) or Transport()
     transport.mount(BASE_URL, fake)
     kwargs.setdefault("credentials", Credentials(key=KEY, secret=SECRET))
+    # The answer queues below script one request per call: no AssetPairs lookups unless a
+    # test is about them (see the pair-rules tests).
+    kwargs.setdefault("pair_rules", "off")
     return KrakenClient(
         base_url=BASE_URL,
         transport=transport,
@@ -968,6 +976,22 @@ def test_client_paces_cancel_of_young_orders(
     assert clock.sleeps == [pytest.approx(4.0, abs=0.01)]
 
 
+def test_history_calls_are_paced_at_four_points(
+    client: KrakenClient, fake: FakeAdapter, clock: Clock
+) -> None:
+    from oms.ratelimit import REST_LIMITS, Tier
+
+    maximum, decay = REST_LIMITS[Tier.STARTER]
+    fake.default = ok({"closed": {}, "count": 0})
+    fits = int(maximum // 4)
+    for _ in range(fits):
+        client.closed_orders()
+    assert clock.sleeps == []
+    assert client.rate_limiter.rest_level(clock.now) == fits * 4
+    client.closed_orders()
+    assert clock.sleeps == [pytest.approx((fits * 4 + 4 - maximum) / decay)]
+
+
 # --- iterators ----------------------------------------------------------------------------------
 
 
@@ -1112,6 +1136,335 @@ def test_query_orders_asks_at_most_fifty_at_a_time(client: KrakenClient, fake: F
     page = client.query_orders(wanted + wanted[:5])
     assert [len(form(r)["txid"].split(",")) for r in fake.requests] == [50, 50, 20]
     assert [o.txid for o in page] == wanted
+
+
+# --- pair rules, before any byte of the order ----------------------------------------------------
+
+#: XBTUSD with a tick (0.5) coarser than its decimals (0.1), so every rule can break alone.
+RULES = {"XXBTZUSD": {**PAIR["XXBTZUSD"], "tick_size": "0.5"}}
+XBTUSD = AssetPair.from_api("XXBTZUSD", RULES["XXBTZUSD"])
+VALIDATED = fixture("seed_add_order_validate.json")
+
+#: (what breaks, the fields that break it, the rule the error must name)
+BROKEN: list[tuple[str, dict[str, Any], str]] = [
+    ("price-decimals", {"price": "37500.25"}, "pair_decimals"),
+    ("price-off-tick", {"price": "37500.3"}, "tick_size"),
+    ("volume-decimals", {"volume": "0.123456789"}, "lot_decimals"),
+    ("below-ordermin", {"volume": "0.00005"}, "ordermin"),
+    ("below-costmin", {"price": "1000", "volume": "0.0001"}, "costmin"),
+    ("close-price-off-tick", {"close_ordertype": "limit", "close_price": "40000.2"}, "tick_size"),
+]
+
+
+def _path(request: requests.PreparedRequest) -> str:
+    return (request.url or "").split("?")[0].removeprefix(BASE_URL)
+
+
+def _paths(fake: FakeAdapter) -> list[str]:
+    return [_path(r) for r in fake.requests]
+
+
+def _exchange(fake: FakeAdapter, pairs: Any = RULES) -> None:
+    """Answer AssetPairs with ``pairs`` and every order call with a success."""
+
+    def answer(request: requests.PreparedRequest) -> Answer:
+        path = _path(request)
+        if path == "/0/public/AssetPairs":
+            return ok(pairs)
+        if path == "/0/private/AmendOrder":
+            return fixture("ref_amend_order.json")
+        if path == "/0/private/AddOrderBatch":
+            sent = json.loads(body_text(request))
+            items = [{"txid": f"OB{i}-AAAAA-BBBBBB"} for i in range(len(sent["orders"]))]
+            return ok({"orders": [{} for _ in items] if sent.get("validate") else items})
+        return VALIDATED if form(request).get("validate") == "true" else ADDED
+
+    fake.default = answer
+
+
+@pytest.fixture
+def fetching(fake: FakeAdapter, clock: Clock, tmp_path: Path) -> KrakenClient:
+    _exchange(fake)
+    return make_client(fake, clock, tmp_path, pair_rules="fetch")
+
+
+@pytest.mark.parametrize("validate", [False, True], ids=["live", "validate"])
+@pytest.mark.parametrize(("case", "fields", "rule"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_an_order_breaking_a_pair_rule_is_refused_before_add_order(
+    fetching: KrakenClient,
+    fake: FakeAdapter,
+    case: str,
+    fields: dict[str, Any],
+    rule: str,
+    validate: bool,
+) -> None:
+    request = _order(validate=validate, **fields)
+    with pytest.raises(ValidationError) as refused:
+        fetching.add_order(request)
+    assert refused.value.rule == rule
+    assert rule in str(refused.value)
+    # The rules were asked once; AddOrder was never sent.
+    assert _paths(fake) == ["/0/public/AssetPairs"]
+    assert query(fake.last) == {"pair": "XBTUSD"}
+    # The same verdict as the pure check, on the same rules.
+    with pytest.raises(ValidationError) as pure:
+        check_against_pair(request, XBTUSD)
+    assert pure.value.rule == rule
+
+
+@pytest.mark.parametrize(("case", "fields", "rule"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_a_batch_with_one_broken_order_is_refused_whole(
+    fetching: KrakenClient, fake: FakeAdapter, case: str, fields: dict[str, Any], rule: str
+) -> None:
+    orders = [_order(userref=1), _order(**{"side": "sell", "price": "40000", **fields})]
+    with pytest.raises(ValidationError) as refused:
+        fetching.add_order_batch(orders, validate=True)
+    assert refused.value.rule == rule
+    assert str(refused.value).startswith("orders[1]: ")
+    assert _paths(fake) == ["/0/public/AssetPairs"]
+
+
+def test_a_good_order_is_sent_unchanged_after_one_lookup(
+    fetching: KrakenClient, fake: FakeAdapter
+) -> None:
+    request = _order(userref=5)
+    assert fetching.add_order(request).txids == ("OQJSXE-F5FOM-IXHVL4",)
+    assert _paths(fake) == ["/0/public/AssetPairs", "/0/private/AddOrder"]
+    sent = form(fake.last)
+    del sent["nonce"]
+    assert sent == {k: str(v) for k, v in request.to_params().items()}
+
+
+def test_rules_are_fetched_once_per_pair_whatever_the_spelling(
+    fetching: KrakenClient, fake: FakeAdapter
+) -> None:
+    for name in ("XBTUSD", "xbtusd", "XBT/USD", "XXBTZUSD", " xbt/usd "):
+        fetching.add_order(_order(pair=name.strip(), validate=True))
+    fetching.add_order_batch([_order(), _order(side="sell", price="40000")], validate=True)
+    assert _paths(fake).count("/0/public/AssetPairs") == 1
+    # A pair Kraken resolves under a name none of the entry's own (e.g. an alias) is asked once.
+    for _ in range(3):
+        fetching.add_order(_order(pair="BTCUSD", validate=True))
+    assert _paths(fake).count("/0/public/AssetPairs") == 2
+    assert fetching.known_pair("btcusd") == XBTUSD
+
+
+def test_every_asset_pairs_answer_is_remembered(
+    fake: FakeAdapter, clock: Clock, tmp_path: Path
+) -> None:
+    _exchange(fake)
+    client = make_client(fake, clock, tmp_path, pair_rules="fetch")
+    assert client.known_pair("XBTUSD") is None
+    client.asset_pairs()
+    assert client.known_pair("xbt/usd") == client.known_pair("XXBTZUSD") == XBTUSD
+    with pytest.raises(ValidationError):
+        client.add_order(_order(price="37500.3"))
+    client.add_order(_order())
+    assert _paths(fake) == ["/0/public/AssetPairs", "/0/private/AddOrder"]
+
+
+def test_concurrent_orders_on_a_new_pair_share_one_lookup(
+    fake: FakeAdapter, clock: Clock, tmp_path: Path
+) -> None:
+    _exchange(fake)
+    answer = fake.default
+    assert callable(answer)
+    placing = 8
+    arrived: list[int] = []
+    all_in = threading.Event()
+
+    def slow(request: requests.PreparedRequest) -> Any:
+        if _path(request) == "/0/public/AssetPairs":
+            # Answer only once every thread is inside add_order (and a moment more, for them
+            # to reach the lookup): a client without one lookup per pair would ask again.
+            all_in.wait(1.0)
+            threading.Event().wait(0.05)
+        return answer(request)
+
+    fake.default = slow
+    client = make_client(fake, clock, tmp_path, pair_rules="fetch")
+    errors: list[BaseException] = []
+    results: list[AddOrderResult] = []
+
+    def place(price: str) -> None:
+        arrived.append(1)
+        if len(arrived) == placing:
+            all_in.set()
+        try:
+            results.append(client.add_order(_order(price=price)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    prices = ["37500", "37500.3"] * (placing // 2)
+    threads = [threading.Thread(target=place, args=(p,)) for p in prices]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert _paths(fake).count("/0/public/AssetPairs") == 1
+    assert len(results) == placing // 2
+    assert all(isinstance(e, ValidationError) and e.rule == "tick_size" for e in errors)
+    assert len(errors) == placing // 2
+    assert _paths(fake).count("/0/private/AddOrder") == placing // 2
+
+
+def test_an_unknown_pair_surfaces_krakens_error_before_add_order(
+    fake: FakeAdapter, clock: Clock, tmp_path: Path
+) -> None:
+    client = make_client(fake, clock, tmp_path, pair_rules="fetch")
+    fake.default = fail("EQuery:Unknown asset pair")
+    with pytest.raises(UnknownAssetPair) as unknown:
+        client.add_order(_order(pair="NOPEUSD"))
+    assert unknown.value.outcome_known
+    with pytest.raises(UnknownAssetPair):
+        client.add_order_batch([_order(pair="NOPEUSD"), _order(pair="NOPEUSD", side="sell")])
+    # Asked each time (nothing to remember), never retried, and no order call at all.
+    assert _paths(fake) == ["/0/public/AssetPairs"] * 2
+
+
+def test_a_failed_lookup_sends_no_order_and_says_a_retry_is_safe(
+    fake: FakeAdapter, clock: Clock, tmp_path: Path
+) -> None:
+    client = make_client(fake, clock, tmp_path, pair_rules="fetch")
+    fake.default = BAD_GATEWAY
+    with pytest.raises(PairRulesUnavailable) as unavailable:
+        client.add_order(_order())
+    # AssetPairs was retried as a read; the error is about the order, which was never sent.
+    assert _paths(fake) == ["/0/public/AssetPairs"] * client.retry.max_attempts
+    assert isinstance(unavailable.value.__cause__, HTTPStatusError)
+    assert unavailable.value.outcome_known
+    assert unavailable.value.retry_safe
+    _exchange(fake)
+    client.add_order(_order())
+    assert _paths(fake)[-2:] == ["/0/public/AssetPairs", "/0/private/AddOrder"]
+
+
+def test_known_mode_checks_only_learned_pairs(
+    fake: FakeAdapter, clock: Clock, tmp_path: Path
+) -> None:
+    _exchange(fake)
+    client = make_client(fake, clock, tmp_path, pair_rules="known")
+    client.add_order(_order(price="37500.3"))  # not learned: sent as it is
+    assert _paths(fake) == ["/0/private/AddOrder"]
+    client.asset_pairs("XBTUSD")
+    with pytest.raises(ValidationError) as refused:
+        client.add_order(_order(price="37500.3"))
+    assert refused.value.rule == "tick_size"
+    assert _paths(fake) == ["/0/private/AddOrder", "/0/public/AssetPairs"]
+
+
+def test_off_mode_never_checks_unless_given_the_rules(
+    fake: FakeAdapter, clock: Clock, tmp_path: Path
+) -> None:
+    _exchange(fake)
+    client = make_client(fake, clock, tmp_path, pair_rules="off")
+    client.asset_pairs("XBTUSD")
+    client.add_order(_order(price="37500.3"))
+    assert _paths(fake) == ["/0/public/AssetPairs", "/0/private/AddOrder"]
+    with pytest.raises(ValidationError) as refused:
+        client.add_order(_order(price="37500.3"), pair=XBTUSD)
+    assert refused.value.rule == "tick_size"
+    with pytest.raises(ValidationError):
+        client.add_order_batch([_order(), _order(volume="0.00005")], pair=XBTUSD)
+    assert len(fake.requests) == 2
+
+
+def test_explicit_rules_need_no_lookup_and_must_be_the_orders_pair(
+    fetching: KrakenClient, fake: FakeAdapter
+) -> None:
+    fetching.add_order(_order(), pair=XBTUSD)
+    # With keyword arguments the order is for the rules' pair.
+    fetching.add_order(pair=XBTUSD, side="buy", ordertype="limit", price="37500", volume="1")
+    assert _paths(fake) == ["/0/private/AddOrder"] * 2
+    assert form(fake.last)["pair"] == "XBTUSD"
+    with pytest.raises(ValidationError) as mismatch:
+        fetching.add_order(_order(pair="ETHUSD"), pair=XBTUSD)
+    assert mismatch.value.rule == "pair-mismatch"
+    with pytest.raises(ValidationError) as wrong_type:
+        fetching.add_order_batch([_order(), _order()], pair=PAIR)  # type: ignore[arg-type]
+    assert wrong_type.value.rule == "type"
+    assert len(fake.requests) == 2
+
+
+#: (amend arguments, the rule it breaks, or None when it must be sent)
+AMENDS: list[tuple[dict[str, Any], str | None]] = [
+    ({"limit_price": "37500.25"}, "pair_decimals"),
+    ({"limit_price": "37500.3"}, "tick_size"),
+    ({"trigger_price": "36000.1"}, "tick_size"),
+    ({"order_qty": "0.123456789"}, "lot_decimals"),
+    ({"display_qty": "0.000000001"}, "lot_decimals"),
+    ({"limit_price": "37501.5", "order_qty": "0.5"}, None),
+    ({"limit_price": "+0.3"}, None),  # relative: Kraken resolves it
+    ({"order_qty": "0.00001"}, None),  # below ordermin: the way to cancel the unfilled rest
+]
+
+
+@pytest.mark.parametrize(("changes", "rule"), AMENDS)
+def test_an_amend_of_an_order_placed_here_is_checked_against_its_pair(
+    fetching: KrakenClient, fake: FakeAdapter, changes: dict[str, Any], rule: str | None
+) -> None:
+    txid = fetching.add_order(_order()).txids[0]
+    before = len(fake.requests)
+    if rule is None:
+        assert fetching.amend_order(txid=txid, **changes).amend_id
+        assert _paths(fake)[before:] == ["/0/private/AmendOrder"]
+        return
+    with pytest.raises(ValidationError) as refused:
+        fetching.amend_order(txid=txid, **changes)
+    assert refused.value.rule == rule
+    assert refused.value.field in changes
+    assert len(fake.requests) == before
+
+
+def test_an_amend_names_its_pair_to_be_checked(fetching: KrakenClient, fake: FakeAdapter) -> None:
+    # Not placed through this client: unchecked, unless the pair is named.
+    fetching.amend_order(txid="OTHER-AAAAA-BBBBBB", limit_price="37500.3")
+    assert _paths(fake) == ["/0/private/AmendOrder"]
+    with pytest.raises(ValidationError) as by_name:
+        fetching.amend_order(txid="OTHER-AAAAA-BBBBBB", limit_price="37500.3", pair="XBTUSD")
+    with pytest.raises(ValidationError) as by_rules:
+        fetching.amend_order(cl_ord_id="other", limit_price="37500.3", pair=XBTUSD)
+    assert by_name.value.rule == by_rules.value.rule == "tick_size"
+    assert _paths(fake) == ["/0/private/AmendOrder", "/0/public/AssetPairs"]
+    # An AssetPair only supplies the rules; a name is also sent (Kraken needs it for xStocks).
+    fetching.amend_order(txid="OTHER-AAAAA-BBBBBB", limit_price="37500.5", pair=XBTUSD)
+    assert "pair" not in form(fake.last)
+    fetching.amend_order(txid="OTHER-AAAAA-BBBBBB", limit_price="37500.5", pair="XBTUSD")
+    assert form(fake.last)["pair"] == "XBTUSD"
+
+
+def test_pair_rules_mode_is_checked(fake: FakeAdapter, clock: Clock, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_client(fake, clock, tmp_path, pair_rules="sometimes")
+    assert refused.value.field == "pair_rules"
+
+
+def _verdict(request: OrderRequest, pair: AssetPair) -> tuple[str | None, str | None] | None:
+    try:
+        check_against_pair(request, pair)
+    except ValidationError as exc:
+        return exc.rule, exc.field
+    return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(pair=asset_pairs(), request=order_requests())
+def test_the_client_refuses_exactly_what_check_against_pair_refuses(
+    tmp_path_factory: pytest.TempPathFactory, pair: AssetPair, request: OrderRequest
+) -> None:
+    request = attrs.evolve(request, pair=pair.altname)
+    fake = FakeAdapter()
+    _exchange(fake, {pair.pair_id: {}})  # never asked: the rules are given
+    client = make_client(fake, Clock(), tmp_path_factory.mktemp("nonce"), pair_rules="fetch")
+    expected = _verdict(request, pair)
+    if expected is None:
+        client.add_order(request, pair=pair)
+        assert _paths(fake) == ["/0/private/AddOrder"]
+        return
+    with pytest.raises(ValidationError) as refused:
+        client.add_order(request, pair=pair)
+    assert (refused.value.rule, refused.value.field) == expected
+    assert fake.requests == []
 
 
 # --- secrets ------------------------------------------------------------------------------------

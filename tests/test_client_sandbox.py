@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from oms._decimal import fmt
@@ -265,6 +267,63 @@ def test_pair_rules_refused_locally_and_by_the_sandbox_alike(
     assert client.open_orders().orders == ()
 
 
+_SENT = re.compile(r"^(?:GET|POST) \S+/0/(?:public|private)/(\w+)", re.MULTILINE)
+
+
+@pytest.mark.parametrize(("name", "rule"), PAIR_CASES)
+def test_a_new_client_learns_the_rules_once_and_sends_no_order_that_breaks_them(
+    client: KrakenClient, sb: Sandbox, name: str, rule: str
+) -> None:
+    pair = pair_info(client, name)
+    price, volume = _breaking(pair, rule, far_below(client, pair))
+    stream = io.StringIO()
+    fresh = sb.client(transport=Transport(transcript=Transcript(stream)))  # pair_rules="fetch"
+    assert pair.wsname is not None
+    attempts = [
+        OrderRequest(pair=alias, side="buy", ordertype="limit", price=price, volume=volume)
+        for alias in (pair.altname, pair.wsname, pair.pair_id.lower())
+    ]
+    with fresh:
+        for request in attempts:
+            if PAIR_RULES[rule] is None:
+                fresh.add_order(attrs.evolve(request, validate=True))
+                continue
+            with pytest.raises(ValidationError) as refused:
+                fresh.add_order(request)
+            assert refused.value.rule == rule
+    sent = Counter(_SENT.findall(stream.getvalue()))
+    assert sent["AssetPairs"] == 1
+    assert sent["AddOrder"] == (len(attempts) if PAIR_RULES[rule] is None else 0)
+    assert client.open_orders().orders == ()
+
+
+def test_the_order_managers_pair_lookup_is_the_clients_only_one(
+    client: KrakenClient, sb: Sandbox, manual_clock: ManualClock, tmp_path: Path
+) -> None:
+    from oms.manager import OrderManager
+
+    pair = pair_info(client, COARSE.altname)
+    price = far_below(client, pair)
+    off_tick = price + Decimal(1).scaleb(-pair.pair_decimals)
+    stream = io.StringIO()
+    fresh = sb.client(transport=Transport(transcript=Transcript(stream)))  # pair_rules="fetch"
+    manager = OrderManager(
+        fresh, tmp_path / "oms.db", clock=manual_clock.time, sleep=manual_clock.advance
+    )
+    try:
+        for _ in range(2):
+            assert manager.place(resting_buy(pair, price)).txid
+        with pytest.raises(ValidationError) as refused:
+            manager.place(resting_buy(pair, off_tick))
+    finally:
+        manager.close()
+        fresh.close()
+    assert refused.value.rule == "tick_size"
+    sent = Counter(_SENT.findall(stream.getvalue()))
+    assert sent["AssetPairs"] == 1
+    assert sent["AddOrder"] == 2
+
+
 def test_ticker_ohlc_and_depth_agree_with_the_tape(
     client: KrakenClient, manual_clock: ManualClock
 ) -> None:
@@ -346,20 +405,29 @@ def test_iter_trades_pages_the_whole_tape_without_gaps_or_duplicates(
 def test_balance_moves_by_exactly_what_the_fills_report(
     client: KrakenClient, manual_clock: ManualClock
 ) -> None:
+    assets = client.assets()
+
+    def moved_by(asset: str, delta: Decimal, *amounts: Decimal) -> bool:
+        # Balances sit on the asset's decimals (ledger entries), an order's cost and fee on
+        # the pair's: each ledger amount is the order's rounded to the asset, off by less
+        # than one unit of its last decimal.
+        unit = Decimal(1).scaleb(-assets[asset].decimals)
+        return abs(delta - sum(amounts, Decimal(0))) < unit * len(amounts)
+
     before = client.balance()
     buy = client.add_order(pair="XBTUSD", side="buy", ordertype="market", volume="0.002")
     bought = order(client, buy.txids[0])
     assert bought.status is OrderStatus.CLOSED
     assert bought.vol_exec == Decimal("0.002")
     after_buy = client.balance()
-    assert after_buy["XXBT"] - before["XXBT"] == bought.vol_exec
-    assert before["ZUSD"] - after_buy["ZUSD"] == bought.cost + bought.fee
+    assert moved_by("XXBT", after_buy["XXBT"] - before["XXBT"], bought.vol_exec)
+    assert moved_by("ZUSD", before["ZUSD"] - after_buy["ZUSD"], bought.cost, bought.fee)
     sell = client.add_order(pair="ETHUSD", side="sell", ordertype="market", volume="0.01")
     sold = order(client, sell.txids[0])
     after_sell = client.balance()
     # A sell pays its fee in the base asset by default (fcib) ...
     assert "fcib" in sold.oflags
-    assert after_buy["ZUSD"] + sold.cost == after_sell["ZUSD"]
+    assert moved_by("ZUSD", after_sell["ZUSD"] - after_buy["ZUSD"], sold.cost)
     assert after_buy["XETH"] - after_sell["XETH"] > sold.vol_exec
     # ... a resting buy fills as maker when the market trades through its price.
     pair = pair_info(client, "XBTUSD")
@@ -379,8 +447,8 @@ def test_balance_moves_by_exactly_what_the_fills_report(
     assert filled.vol_exec > 0
     assert filled.price == filled.descr.price  # a maker fills at its own limit
     after_fill = client.balance()
-    assert after_fill["XXBT"] - after_sell["XXBT"] == filled.vol_exec
-    assert after_sell["ZUSD"] - after_fill["ZUSD"] == filled.cost + filled.fee
+    assert moved_by("XXBT", after_fill["XXBT"] - after_sell["XXBT"], filled.vol_exec)
+    assert moved_by("ZUSD", after_sell["ZUSD"] - after_fill["ZUSD"], filled.cost, filled.fee)
 
 
 def test_add_order_with_userref_and_cl_ord_id(client: KrakenClient) -> None:
