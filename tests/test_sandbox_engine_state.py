@@ -243,13 +243,16 @@ class ExchangeMachine(RuleBasedStateMachine):
             assert order.vol_exec <= order.vol
             pair = self.market.pair(order.pair_id)
             assert pair is not None
-            quote_fee = Decimal(0) if order.fee_in_base else order.fee
+            # Fills move ledger amounts (cost and fee on the assets' decimals, see
+            # Trading.booked); the exchange's own rounding rule is what is checked elsewhere
+            # (test_sandbox_accounting), here only that nothing else moves money.
+            spent, received = self.exchange.trading.booked(order, pair)
             if order.side == "buy":
-                move(pair.base, order.vol_exec - order.fee_base)
-                move(pair.quote, -(order.cost + quote_fee))
+                move(pair.quote, -spent)
+                move(pair.base, received)
             else:
-                move(pair.base, -(order.vol_exec + order.fee_base))
-                move(pair.quote, order.cost - quote_fee)
+                move(pair.base, -spent)
+                move(pair.quote, received)
         for asset, amount in expected.items():
             assert acct.balance(asset) == amount, asset
 

@@ -28,7 +28,7 @@ from oms.sandbox.config import SandboxConfig
 from oms.sandbox.engine import Exchange, SandboxRequest, SandboxResponse
 from oms.sandbox.faults import Fault, FaultKind, FaultRule, Faults
 from oms.sandbox.market import DEFAULT_PAIRS, Market, MarketTrade, PairSpec
-from oms.sandbox.server import SandboxServer, admin_request
+from oms.sandbox.server import TICK_INTERVAL, SandboxServer, admin_request
 
 if TYPE_CHECKING:
     from oms.client import KrakenClient
@@ -89,9 +89,7 @@ def _accounts(value: Sequence[AccountConfig] | int | None, seed: int) -> list[Ac
     if isinstance(value, int):
         if value < 1:
             raise ValueError("a sandbox needs at least one account")
-        return [
-            AccountConfig.generate(f"{seed}/{n}", balances=DEFAULT_BALANCES) for n in range(value)
-        ]
+        return [Sandbox.generated_account(seed, n) for n in range(value)]
     accounts = list(value)
     if not accounts:
         raise ValueError("a sandbox needs at least one account")
@@ -129,6 +127,16 @@ class Sandbox:
     # -- construction ------------------------------------------------------------------
 
     @staticmethod
+    def generated_account(
+        seed: int | str = 0, n: int = 0, *, balances: Mapping[str, object] | None = None
+    ) -> AccountConfig:
+        """The ``n``-th account a sandbox with this ``seed`` generates (same seed, same keys),
+        funded with ``balances`` (default :data:`DEFAULT_BALANCES`)."""
+        return AccountConfig.generate(
+            f"{seed}/{n}", balances=balances if balances is not None else DEFAULT_BALANCES
+        )
+
+    @staticmethod
     def build_exchange(
         *,
         seed: int = 0,
@@ -160,10 +168,13 @@ class Sandbox:
         port: int = 0,
         exchange: Exchange | None = None,
         allow_remote: bool = False,
+        tick: float | None = TICK_INTERVAL,
     ) -> Sandbox:
         """Start an HTTP server for a new (or the given) exchange in a background thread.
 
-        Use it as a context manager (or call :meth:`close`) to stop the server.
+        On the system clock the exchange also advances by itself every ``tick`` seconds
+        (see :class:`SandboxServer`), so timers fire on time without a request. Use it as a
+        context manager (or call :meth:`close`) to stop the server and its ticker.
         """
         if exchange is None:
             exchange = cls.build_exchange(seed=seed, clock=clock, accounts=accounts, config=config)
@@ -171,7 +182,12 @@ class Sandbox:
             raise ValueError("a sandbox needs at least one account")
         fault_set = _faults(faults, seed)
         server = SandboxServer(
-            exchange, faults=fault_set, host=host, port=port, allow_remote=allow_remote
+            exchange,
+            faults=fault_set,
+            host=host,
+            port=port,
+            allow_remote=allow_remote,
+            tick=tick,
         ).start()
         return cls(
             exchange,
@@ -257,10 +273,7 @@ class Sandbox:
         ``config`` is given); returns its configuration."""
         if config is None:
             n = len(self.exchange.accounts)
-            config = AccountConfig.generate(
-                f"{self.exchange.config.seed}/{n}",
-                balances=balances if balances is not None else DEFAULT_BALANCES,
-            )
+            config = self.generated_account(self.exchange.config.seed, n, balances=balances)
         return self.exchange.add_account(config)
 
     def mount(self, transport: Any) -> Any:

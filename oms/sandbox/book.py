@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import bisect
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Context,
+    Decimal,
+)
 from typing import Any, Protocol
 
 from oms._decimal import fmt
 
-__all__ = ["PairBook", "PairLike", "SandboxOrder", "q_down", "q_even", "q_up"]
+__all__ = [
+    "PairBook",
+    "PairLike",
+    "SandboxOrder",
+    "average_price",
+    "q_down",
+    "q_even",
+    "q_half_up",
+    "q_up",
+]
 
 _EXP: dict[int, Decimal] = {}
 
@@ -30,6 +48,25 @@ def q_up(value: Decimal, places: int) -> Decimal:
 
 def q_down(value: Decimal, places: int) -> Decimal:
     return value.quantize(_exp(places), rounding=ROUND_DOWN)
+
+
+def q_half_up(value: Decimal, places: int) -> Decimal:
+    # Unlike half-even, shifting the value by whole units shifts the result by as much, so
+    # a running total rounded after every fill never moves more than its rounded-up part.
+    return value.quantize(_exp(places), rounding=ROUND_HALF_UP)
+
+
+# Enough digits that the directed rounding of the quotient is the rounding of the exact value.
+_AVERAGE_PRECISION = 60
+
+
+def average_price(notional: Decimal, volume: Decimal, side: str, places: int) -> Decimal:
+    """``notional / volume`` on ``places`` decimals, rounded in the order's favour: down for
+    a buy, up for a sell. Every fill of a limit order is at or better than the limit, so the
+    exact average is too, and rounding towards the better side keeps the shown one there."""
+    rounding = ROUND_FLOOR if side == "buy" else ROUND_CEILING
+    exact = Context(prec=_AVERAGE_PRECISION, rounding=rounding).divide(notional, volume)
+    return exact.quantize(_exp(places), rounding=rounding)
 
 
 class PairLike(Protocol):
@@ -75,6 +112,7 @@ _DECIMAL_FIELDS = (
     "vol",
     "vol_exec",
     "cost",
+    "notional",
     "fee",
     "fee_base",
     "price",
@@ -122,7 +160,10 @@ class SandboxOrder:
     """One order. Mutable; only the trading engine changes it, under the exchange lock.
 
     Costs and fees are kept exactly as shown to the user (quantised to the pair's
-    ``cost_decimals``), so balances move by exactly the ``cost`` and ``fee`` an order reports.
+    ``cost_decimals``); balances move by them rounded to the asset's ``decimals`` (see
+    :meth:`oms.sandbox.trading.Trading.booked`). ``notional`` is the exact sum of volume times
+    price, which the average ``price`` comes from.
+
     Within a *segment* (since placement or the last price amend) every resting fill is at
     the same limit price, so the cumulative cost is ``round(seg_exec * seg_price)`` and the
     cumulative fee ``round_up(cost * rate)``: the sum of the fills never exceeds the hold
@@ -139,6 +180,7 @@ class SandboxOrder:
     vol: Decimal
     vol_exec: Decimal
     cost: Decimal
+    notional: Decimal  # exact sum of volume * price over the fills, for the average price
     fee: Decimal  # in quote, as Kraken's order info shows it
     fee_base: Decimal  # fee actually charged in base (fcib), else 0
     price: Decimal | None  # limit or trigger price
@@ -177,6 +219,7 @@ class SandboxOrder:
         defaults: dict[str, Any] = {
             "vol_exec": Decimal(0),
             "cost": Decimal(0),
+            "notional": Decimal(0),
             "fee": Decimal(0),
             "fee_base": Decimal(0),
             "price": None,
@@ -303,8 +346,10 @@ class SandboxOrder:
         out["vol_exec"] = fmt(q_down(self.vol_exec, pair.lot_decimals))
         out["cost"] = fmt(q_down(self.cost, cd))
         out["fee"] = fmt(q_down(self.fee, cd))
-        avg = q_even(self.cost / self.vol_exec, cd) if self.vol_exec else Decimal(0)
-        out["price"] = fmt(q_down(avg, cd)) if self.vol_exec else zero_cost
+        if self.vol_exec:
+            out["price"] = fmt(average_price(self.notional, self.vol_exec, self.side, cd))
+        else:
+            out["price"] = zero_cost
         out["stopprice"] = fmt(q_down(self.stopprice, cd))
         out["limitprice"] = fmt(q_down(self.limitprice, cd))
         if self.trigger != "last":
@@ -333,6 +378,9 @@ class SandboxOrder:
         for name in _DECIMAL_FIELDS:
             raw = data.get(name)
             values[name] = None if raw is None else Decimal(raw)
+        if values["notional"] is None:
+            # Snapshots from before the exact notional was kept: the rounded cost is closest.
+            values["notional"] = values["cost"]
         for name in _PLAIN_FIELDS:
             values[name] = data.get(name)
         values["oflags"] = list(values["oflags"] or [])

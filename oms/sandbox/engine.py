@@ -153,7 +153,11 @@ class Exchange:
         self.ids = IdFactory(self.config.seed)
         self.accounts: dict[str, Account] = {}
         self.trading = Trading(
-            market=market, accounts=self.accounts, ids=self.ids, config=self.config
+            market=market,
+            accounts=self.accounts,
+            ids=self.ids,
+            config=self.config,
+            assets=self.assets,
         )
         self.funding = Funding(assets=self.assets, ids=self.ids, config=self.config)
         self.funding.accounts = self.accounts
@@ -218,14 +222,22 @@ class Exchange:
         with self._lock:
             if config.key in self.accounts:
                 raise ValueError("an account with this API key already exists")
+            for asset, amount in config.balances.items():
+                self._check_places(asset, amount, "balance")
             now = self.clock.time()
             acct = Account(config, created=now)
-            for asset in config.balances:
-                self.assets.ensure(asset)
             self.accounts[config.key] = acct
             if self.config.seed_funding_history:
                 self.funding.seed_history(acct, now)
         return config
+
+    def _check_places(self, asset: str, amount: Decimal, what: str) -> None:
+        """Refuse an amount the asset cannot hold: balances are exact on its decimals."""
+        places = self.assets.ensure(asset).decimals
+        if amount != q_down(amount, places):
+            raise ValueError(
+                f"a {what} of {fmt(amount)} {asset} has more than the asset's {places} decimals"
+            )
 
     def _account(self, key: str) -> Account:
         acct = self.accounts.get(key)
@@ -256,6 +268,7 @@ class Exchange:
             spec = self.assets.get(asset)
             if spec is None:
                 raise ValueError(f"unknown asset {asset!r}")
+            self._check_places(spec.asset_id, value, "deposit")
             tx = self.funding.deposit(
                 acct, spec.asset_id, value, outcome=outcome, now=self.clock.time()
             )
@@ -289,22 +302,32 @@ class Exchange:
             self.funding.config = self.config
             return self.config
 
+    # The reads below first bring the exchange up to its clock, as a request would: what
+    # they show is the state at clock.time(), even if no request came since a timer fired.
+
     def balances(self, key: str) -> dict[str, Decimal]:
+        """The account's balances (held funds included), each on its asset's decimals."""
         with self._lock:
+            self.advance()
             return dict(self._account(key).balances)
 
     def holds(self, key: str) -> dict[str, Decimal]:
+        """What open orders reserve, per asset (``BalanceEx``'s ``hold_trade``)."""
         with self._lock:
+            self.advance()
             return dict(self._account(key).holds)
 
     def order(self, key: str, txid: str) -> dict[str, Any] | None:
         """The order-info object of one order (as QueryOrders shows it), or None."""
         with self._lock:
+            self.advance()
             order = self._account(key).orders.get(txid)
             return self.trading.info(order, trades=True) if order is not None else None
 
     def open_orders(self, key: str) -> dict[str, dict[str, Any]]:
+        """The account's open (and pending) orders, as OpenOrders shows them."""
         with self._lock:
+            self.advance()
             acct = self._account(key)
             return {t: self.trading.info(o) for t, o in acct.open.items()}
 
@@ -320,8 +343,12 @@ class Exchange:
                     holds[order.hold_asset] = holds.get(order.hold_asset, Decimal(0)) + order.hold
                 for asset, amount in acct.balances.items():
                     assert amount >= 0, f"negative balance {asset}"
+                    places = self.assets.ensure(asset).decimals
+                    assert amount == q_down(amount, places), f"{asset} balance {amount}"
                 for asset, held in acct.holds.items():
                     assert held >= 0, f"negative hold {asset}"
+                    places = self.assets.ensure(asset).decimals
+                    assert held == q_down(held, places), f"{asset} hold {held}"
                     assert held <= acct.balance(asset), f"hold above balance {asset}"
                     assert holds.get(asset, Decimal(0)) == held, f"hold mismatch {asset}"
                 for asset, held in holds.items():
@@ -528,10 +555,9 @@ class Exchange:
     # -- private: balances ---------------------------------------------------------------
 
     def _fmt_amount(self, asset: str, amount: Decimal) -> str:
-        places = self.assets.ensure(asset).decimals
-        shown = q_down(amount, places)
-        # Never hide digits the account really has (fills can carry cost_decimals).
-        return fmt(amount if shown != amount else shown)
+        # Exact: the engine keeps balances and holds on the asset's decimals (the rounding
+        # down only matters for a state saved by an older sandbox).
+        return fmt(q_down(amount, self.assets.ensure(asset).decimals))
 
     def _balance(self, acct: Account, p: Params, now: float, received: float) -> Any:
         return {asset: self._fmt_amount(asset, v) for asset, v in acct.balances.items()}

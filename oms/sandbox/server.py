@@ -31,11 +31,11 @@ from urllib.parse import urlsplit
 import attrs
 
 from oms._version import __version__
-from oms.sandbox.clock import ManualClock
+from oms.sandbox.clock import ManualClock, SystemClock
 from oms.sandbox.engine import Exchange, SandboxRequest
 from oms.sandbox.faults import Fault, Faults, method_of
 
-__all__ = ["SandboxServer", "admin_request", "is_loopback_host"]
+__all__ = ["TICK_INTERVAL", "SandboxServer", "admin_request", "is_loopback_host"]
 
 logger = logging.getLogger(__name__)
 
@@ -242,12 +242,22 @@ class _HTTPServer(ThreadingHTTPServer):
                 conn.shutdown(socket.SHUT_RDWR)
 
 
+#: How often a served sandbox on the system clock advances the exchange by itself (seconds).
+TICK_INTERVAL = 0.2
+
+
 class SandboxServer:
     """Serve an :class:`~oms.sandbox.engine.Exchange` over HTTP on ``host:port``.
 
     ``port=0`` picks a free port (see :attr:`base_url`). Only loopback hosts are allowed
     unless ``allow_remote``: the sandbox accepts any order from anyone holding a sandbox key,
     and its admin API rewrites the clock and the faults.
+
+    While it serves an exchange on the :class:`~oms.sandbox.clock.SystemClock`, a daemon
+    thread calls ``exchange.advance()`` every ``tick`` seconds, so the dead man's switch,
+    expiries, scheduled starts, fills against the market and funding progress happen when
+    their time comes, not at the next request. A :class:`~oms.sandbox.clock.ManualClock`
+    moves only when told to, so there is nothing to tick for; ``tick=None`` turns it off.
     """
 
     def __init__(
@@ -258,17 +268,22 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         allow_remote: bool = False,
+        tick: float | None = TICK_INTERVAL,
     ):
         if not allow_remote and not is_loopback_host(host):
             raise ValueError(
                 f"refusing to listen on {host!r}: the sandbox is for this machine only "
                 "(pass allow_remote=True to expose it on purpose)"
             )
+        if tick is not None and not tick > 0:
+            raise ValueError(f"tick must be a positive number of seconds or None, got {tick!r}")
         self.exchange = exchange
         self.faults = faults if faults is not None else Faults()
+        self.tick = tick
         self.stopping = threading.Event()
         self._httpd = _HTTPServer((host, port), self)
         self._thread: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
         self._serving = False
 
     def __repr__(self) -> str:
@@ -289,6 +304,11 @@ class SandboxServer:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
+    @property
+    def ticking(self) -> bool:
+        """Whether the background thread advancing the exchange runs."""
+        return self._ticker is not None and self._ticker.is_alive()
+
     def start(self) -> SandboxServer:
         """Serve in a background (daemon) thread; return self."""
         if self._thread is None and not self._serving:
@@ -300,15 +320,41 @@ class SandboxServer:
                 daemon=True,
             )
             self._thread.start()
+            self._start_ticker()
         return self
 
     def serve_forever(self) -> None:
         """Serve in this thread until :meth:`stop` is called (from another thread)."""
         self._serving = True
+        self._start_ticker()
         self._httpd.serve_forever(poll_interval=0.05)
 
+    def _start_ticker(self) -> None:
+        # Only the wall clock moves by itself; any other clock is moved by whoever owns it,
+        # and advance() is then called by the request or admin call that follows.
+        if self.tick is None or not isinstance(self.exchange.clock, SystemClock):
+            return
+        if self._ticker is None and not self.stopping.is_set():
+            self._ticker = threading.Thread(
+                target=self._tick_forever,
+                args=(self.tick,),
+                name=f"oms-sandbox-ticker:{self.port}",
+                daemon=True,
+            )
+            self._ticker.start()
+
+    def _tick_forever(self, interval: float) -> None:
+        while not self.stopping.wait(interval):
+            try:
+                self.exchange.advance()
+            except Exception:
+                # One bad step must not stop time for the rest of the session; the next
+                # request would hit the same error and answer EGeneral:Internal error.
+                logger.exception("sandbox clock tick failed")
+
     def stop(self) -> None:
-        """Stop accepting, close open connections (waking delayed answers) and the socket."""
+        """Stop accepting, close open connections (waking delayed answers) and the socket,
+        and stop the clock ticker."""
         self.stopping.set()
         if self._serving:
             # shutdown() waits for serve_forever to return: never call it if nothing serves.
@@ -319,6 +365,11 @@ class SandboxServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._ticker is not None:
+            # It wakes from its wait as soon as `stopping` is set; at worst it finishes the
+            # advance() it is in.
+            self._ticker.join(timeout=5)
+            self._ticker = None
 
     def __enter__(self) -> SandboxServer:
         return self.start()

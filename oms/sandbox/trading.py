@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from oms._decimal import fmt
 from oms.sandbox.accounts import Account
-from oms.sandbox.book import PairBook, PairLike, SandboxOrder, q_down, q_even, q_up
+from oms.sandbox.assets import AssetTable
+from oms.sandbox.book import PairBook, PairLike, SandboxOrder, q_down, q_even, q_half_up, q_up
 from oms.sandbox.config import SandboxConfig
 from oms.sandbox.ids import IdFactory
 from oms.sandbox.protocol import ApiError, Params, invalid, parse_decimal
@@ -99,11 +100,13 @@ class Trading:
         accounts: dict[str, Account],
         ids: IdFactory,
         config: SandboxConfig,
+        assets: AssetTable | None = None,
     ) -> None:
         self.market = market
         self.accounts = accounts
         self.ids = ids
         self.config = config
+        self.assets = assets if assets is not None else AssetTable()
         self.open_orders: dict[str, SandboxOrder] = {}
         self.books: dict[str, PairBook] = {}
         self.resting: dict[str, Decimal] = {}  # txid -> price it rests at in its book
@@ -151,22 +154,55 @@ class Trading:
             raise ApiError("EOrder:Rate limit exceeded")
         counter.add(now, limits.trading_decay, amount)
 
+    def places(self, asset: str) -> int:
+        """The asset's ``decimals``: balances and holds are always whole multiples of it."""
+        return self.assets.ensure(asset).decimals
+
     def hold_for(
         self, spec_pair: PairLike, side: str, fee_in_base: bool, volume: Decimal, price: Decimal
     ) -> tuple[str, Decimal]:
         """What an order of ``volume`` at ``price`` must reserve: a buy holds quote (with the
         taker fee unless the fee is taken in base), a sell holds base (plus the fee in base
-        when ``fcib``)."""
+        when ``fcib``). Each part is rounded up to the asset's decimals, so the hold covers
+        whatever :meth:`booked` moves for the fills."""
         pair = spec_pair
         taker = pair.fees_taker / 100
         if side == "buy":
+            qd = self.places(pair.quote)
             cost = q_even(volume * price, pair.cost_decimals)
-            if fee_in_base:
-                return pair.quote, cost
-            return pair.quote, cost + q_up(cost * taker, pair.cost_decimals)
+            hold = q_up(cost, qd)
+            if not fee_in_base:
+                hold += q_up(q_up(cost * taker, pair.cost_decimals), qd)
+            return pair.quote, hold
+        bd = self.places(pair.base)
+        hold = q_up(volume, bd)
         if fee_in_base:
-            return pair.base, volume + q_up(volume * taker, pair.lot_decimals)
-        return pair.base, volume
+            hold += q_up(q_up(volume * taker, pair.lot_decimals), bd)
+        return pair.base, hold
+
+    def booked(self, order: SandboxOrder, pair: PairLike) -> tuple[Decimal, Decimal]:
+        """What the order's fills so far have taken from and given to the account, in total:
+        ``(spent, received)``, each on its asset's decimals.
+
+        Kraken keeps accounts as ledger entries, whose ``amount`` and ``fee`` are on the
+        asset's decimals, while an order's ``cost`` and ``fee`` are on the pair's
+        ``cost_decimals``. So the ledger amount is the cost rounded half-up to the asset and
+        the ledger fee the fee rounded up. A fill moves the difference of these totals before
+        and after it, so balances always equal the start plus the rounded totals of the
+        orders, however the fills were split, and no digit below the asset's ever appears.
+        """
+        qd, bd = self.places(pair.quote), self.places(pair.base)
+        cost = q_half_up(order.cost, qd)
+        vol = q_half_up(order.vol_exec, bd)
+        if order.fee_in_base:
+            fee_base = q_up(order.fee_base, bd)
+            if order.side == "buy":
+                return cost, vol - fee_base
+            return vol + fee_base, cost
+        fee = q_up(order.fee, qd)
+        if order.side == "buy":
+            return cost + fee, vol
+        return vol, cost - fee
 
     @staticmethod
     def hold_price(
@@ -393,22 +429,23 @@ class Trading:
             new_feeb = order.fee_base + (q_up(volume * rate, ld) if fcib else 0)
         dcost = new_cost - order.cost
         dfee = new_fee - order.fee
-        dfeeb = new_feeb - order.fee_base
+        spent0, got0 = self.booked(order, pair)
+        order.vol_exec += volume
+        order.cost = new_cost
+        order.notional += volume * price
+        order.fee = new_fee
+        order.fee_base = new_feeb
+        spent1, got1 = self.booked(order, pair)
+        spend, get = spent1 - spent0, got1 - got0
         if order.side == "buy":
-            spend_asset, spend = pair.quote, dcost + (0 if fcib else dfee)
-            get_asset, get = pair.base, volume - (dfeeb if fcib else 0)
+            spend_asset, get_asset = pair.quote, pair.base
         else:
-            spend_asset, spend = pair.base, volume + (dfeeb if fcib else 0)
-            get_asset, get = pair.quote, dcost - (0 if fcib else dfee)
+            spend_asset, get_asset = pair.base, pair.quote
         from_hold = min(spend, order.hold)
         order.hold -= from_hold
         acct.release(spend_asset, from_hold)
         acct.debit(spend_asset, spend)
         acct.credit(get_asset, get)
-        order.vol_exec += volume
-        order.cost = new_cost
-        order.fee = new_fee
-        order.fee_base = new_feeb
         if not maker:
             self._new_segment(order, order.seg_price)
         time_ns = int(now * _NS)
