@@ -478,6 +478,28 @@ def test_cli_serves_stops_cleanly_and_keeps_state(tmp_path: Path) -> None:
         _stop(proc, signal.SIGINT)
 
 
+def test_cli_account_adds_an_account_besides_the_generated_one() -> None:
+    # --help: "--key ... API key of the first account (default: generated)" and
+    # "--account ... Another funded account": without --key, the generated account stays
+    # first and is the one printed.
+    other = AccountConfig.generate("cli-extra")
+    proc, info = _start(
+        "--seed", "4", "--no-rate-limits", "--account", f"{other.key}:{other.secret}"
+    )
+    try:
+        # The account `Sandbox.serve(seed=4)` generates.
+        (generated,) = Sandbox.build_exchange(seed=4).accounts.values()
+        assert (info["key"], info["secret"]) == (generated.key, generated.config.secret)
+        session = requests.Session()
+        session.headers.update(UA)
+        for key, secret in ((info["key"], info["secret"]), (other.key, other.secret)):
+            answer = private(session, info["base_url"], key, secret, "Balance").json()
+            assert answer["error"] == []
+            assert answer["result"]["ZUSD"].startswith("100000")
+    finally:
+        _stop(proc, signal.SIGTERM)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

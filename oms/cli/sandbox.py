@@ -120,10 +120,8 @@ def sandbox(
         )
     if (key is None) != (secret is None):
         raise click.BadParameter("give --key and --secret together", param_hint="--key")
-    wanted: list[tuple[str, str]] = []
-    if key is not None and secret is not None:
-        wanted.append((key, secret))
-    wanted.extend(_account_option(a) for a in extra_accounts)
+    first_wanted = (key, secret) if key is not None and secret is not None else None
+    extra = [_account_option(a) for a in extra_accounts]
 
     # Handlers first: a SIGTERM that arrives while the server starts still stops it cleanly
     # (and saves the state) instead of killing the process.
@@ -135,15 +133,18 @@ def sandbox(
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
-            exchange = _open_exchange(state, wanted, seed, no_rate_limits, manual_clock)
+            exchange = _open_exchange(
+                state, first_wanted, extra, seed, no_rate_limits, manual_clock
+            )
             sb = Sandbox.serve(
                 exchange=exchange, seed=seed, host=host, port=port, allow_remote=allow_remote
             )
         except (ValueError, OSError) as e:
             raise click.ClickException(str(e)) from None
         try:
-            # The key asked for on the command line, else the first account's.
-            first = sb.credentials_for(wanted[0][0] if wanted else 0)
+            # --key if given, else the first account (generated, or the oldest in --state);
+            # --account only ever adds accounts besides it.
+            first = sb.credentials_for(key if key is not None else 0)
             line = {"base_url": sb.base_url, "key": first.key, "secret": first.secret}
             click.echo(json.dumps(line))
             sys.stdout.flush()
@@ -167,23 +168,30 @@ def sandbox(
 
 def _open_exchange(
     state: Path | None,
-    wanted: list[tuple[str, str]],
+    first: tuple[str, str] | None,
+    extra: list[tuple[str, str]],
     seed: int,
     no_rate_limits: bool,
     manual_clock: bool,
 ) -> Exchange:
-    """The exchange to serve: restored from ``state`` if it exists, else a new one."""
+    """The exchange to serve: restored from ``state`` if it exists, else a new one whose
+    first account is ``first`` (or generated from ``seed``), followed by ``extra``."""
     saved = _load_state(state) if state is not None else None
-    configs = [AccountConfig(k, s, balances=DEFAULT_BALANCES) for k, s in wanted]
+    configs = [AccountConfig(k, s, balances=DEFAULT_BALANCES) for k, s in extra]
+    if first is not None:
+        configs.insert(0, AccountConfig(first[0], first[1], balances=DEFAULT_BALANCES))
     clock: Clock = SystemClock()
     if saved is None:
         if manual_clock:
             clock = ManualClock(float(int(time.time())))
         settings = SandboxConfig(seed=seed)
+        if first is None:
+            # The same account `Sandbox.serve(seed=...)` generates, whatever else is added.
+            configs.insert(0, Sandbox.generated_account(seed))
         return Sandbox.build_exchange(
             seed=seed,
             clock=clock,
-            accounts=configs or 1,
+            accounts=configs,
             config=settings.without_limits() if no_rate_limits else settings,
         )
     if manual_clock:
