@@ -270,8 +270,29 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
+def _m2_sequence_kind(db: sqlite_utils.Database) -> None:
+    # A counter and a timestamp allocator with one name shared a row (the key lacked the
+    # kind). Each kind continues from the shared value: at or past both, so neither repeats.
+    db.execute(
+        "CREATE TABLE userref_sequences_v2 (kind TEXT NOT NULL, name TEXT NOT NULL, "
+        "lo INTEGER NOT NULL, hi INTEGER NOT NULL, last INTEGER NOT NULL, "
+        "PRIMARY KEY (kind, name, lo, hi))"
+    )
+    db.execute(
+        "INSERT INTO userref_sequences_v2 (kind, name, lo, hi, last) "
+        "SELECT k.kind, s.name, s.lo, s.hi, s.last FROM userref_sequences AS s "
+        "CROSS JOIN (SELECT 'counter' AS kind UNION ALL SELECT 'timestamp') AS k"
+    )
+    db.execute("DROP TABLE userref_sequences")
+    db.execute("ALTER TABLE userref_sequences_v2 RENAME TO userref_sequences")
+
+
 #: Schema migrations, applied in order; ``PRAGMA user_version`` counts those applied.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+#: Append only: a file upgraded by an old step must never see it change.
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _m1_initial,
+    _m2_sequence_kind,
+)
 
 
 def _migrate(db: sqlite_utils.Database) -> None:
@@ -392,6 +413,30 @@ def _status_values(status: OrderStatus | str | Iterable[OrderStatus | str] | Non
     return [OrderStatus(s).value for s in status]
 
 
+def _userref_holder(db: sqlite_utils.Database, userref: int) -> str | None:
+    """What already carries ``userref`` (a group, an order, an intent), or None."""
+    row = db.execute("SELECT label FROM groups WHERE userref = ?", [userref]).fetchone()
+    if row is not None:
+        return f"the group {row[0]!r}"
+    row = db.execute("SELECT txid FROM orders WHERE userref = ? LIMIT 1", [userref]).fetchone()
+    if row is not None:
+        return f"order {row[0]}"
+    row = db.execute("SELECT id FROM intents WHERE userref = ? LIMIT 1", [userref]).fetchone()
+    if row is not None:
+        return f"intent {row[0]}"
+    return None
+
+
+def _refuse_taken(db: sqlite_utils.Database, userref: int) -> None:
+    holder = _userref_holder(db, userref)
+    if holder is not None:
+        raise ValidationError(
+            f"userref {userref} is already used by {holder}",
+            field="userref",
+            rule="userref-in-use",
+        )
+
+
 # --- the cache ----------------------------------------------------------------------------
 
 
@@ -465,48 +510,61 @@ class OrderCache:
     # --- userref sequences (used by oms.userref) -----------------------------------------
 
     def advance_sequence(
-        self, name: str, lo: int, hi: int, step: Callable[[int | None], int]
+        self,
+        name: str,
+        lo: int,
+        hi: int,
+        step: Callable[[int | None], int],
+        *,
+        kind: str = "counter",
+        skip_in_use: bool = False,
     ) -> int:
         """Atomically replace the sequence's last value ``v`` with ``step(v)`` and return it.
 
         ``step`` gets ``None`` for a new sequence and may raise to refuse; the read and the
         write are one ``BEGIN IMMEDIATE`` transaction, so no two callers, in any process,
-        see the same ``v``.
+        see the same ``v``. A sequence is keyed by ``kind`` (the allocator's), ``name`` and
+        range. With ``skip_in_use`` a value some order, intent or group already carries is
+        stepped over within the same transaction.
         """
+        key = [kind, name, lo, hi]
         with self._write() as db:
             row = db.execute(
-                "SELECT last FROM userref_sequences WHERE name = ? AND lo = ? AND hi = ?",
-                [name, lo, hi],
+                "SELECT last FROM userref_sequences "
+                "WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
+                key,
             ).fetchone()
             value = step(None if row is None else int(row[0]))
+            while skip_in_use and _userref_holder(db, value) is not None:
+                value = step(value)
             db.execute(
-                "INSERT INTO userref_sequences (name, lo, hi, last) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (name, lo, hi) DO UPDATE SET last = excluded.last",
-                [name, lo, hi, value],
+                "INSERT INTO userref_sequences (kind, name, lo, hi, last) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, name, lo, hi) DO UPDATE SET last = excluded.last",
+                [*key, value],
             )
             return value
 
-    def sequence_last(self, name: str, lo: int, hi: int) -> int | None:
+    def sequence_last(self, name: str, lo: int, hi: int, *, kind: str = "counter") -> int | None:
         rows = self._query(
-            "SELECT last FROM userref_sequences WHERE name = ? AND lo = ? AND hi = ?",
-            [name, lo, hi],
+            "SELECT last FROM userref_sequences WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
+            [kind, name, lo, hi],
         )
         return int(rows[0]["last"]) if rows else None
 
     def userref_in_use(self, userref: int) -> bool:
         """Whether any cached order, intent or group carries ``userref``."""
-        rows = self._query(
-            "SELECT EXISTS (SELECT 1 FROM orders WHERE userref = :u) "
-            "OR EXISTS (SELECT 1 FROM intents WHERE userref = :u) "
-            "OR EXISTS (SELECT 1 FROM groups WHERE userref = :u) AS used",
-            {"u": userref},
-        )
-        return bool(rows[0]["used"])
+        with self._lock:
+            return _userref_holder(self._db, userref) is not None
 
     # --- groups ----------------------------------------------------------------------------
 
     def add_group(self, group: Group) -> Group:
+        """Record a new group. Refuses (:class:`~oms.errors.ValidationError`, rule
+        ``userref-in-use``) a userref any order, intent or group already carries; the check
+        and the insert are one transaction, so of two processes choosing one userref at
+        once, exactly one gets it."""
         with self._write() as db:
+            _refuse_taken(db, group.userref)
             db.table("groups").insert(attrs.asdict(group), pk="userref")
         return group
 
@@ -525,8 +583,13 @@ class OrderCache:
 
     # --- intents ---------------------------------------------------------------------------
 
-    def add_intent(self, intent: Intent) -> Intent:
+    def add_intent(self, intent: Intent, *, fresh_userref: bool = False) -> Intent:
+        """Record an intent. With ``fresh_userref`` (a userref from an allocator, meant to be
+        unique) it is refused like :meth:`add_group` refuses a taken userref, checked in the
+        insert's transaction."""
         with self._write() as db:
+            if fresh_userref:
+                _refuse_taken(db, intent.userref)
             db.table("intents").insert(intent.to_row(), pk="id")
         return intent
 
@@ -563,12 +626,14 @@ class OrderCache:
         *,
         expect_attempts: int | None = None,
         expect_states: Iterable[IntentState] | None = None,
+        expect_deadline: float | None = None,
         **changes: Any,
     ) -> Intent | None:
         """Change an intent if it still is as the caller last saw it (compare-and-set).
 
         Returns the new intent, or ``None`` if another manager changed it first (its
-        ``attempts`` or ``state`` no longer match), so two processes never both re-send.
+        ``attempts``, ``state`` or ``deadline`` no longer match), so two processes never both
+        re-send, and a recovery never overrules an attempt it did not see.
         """
         allowed = {"state", "attempts", "deadline", "txid", "owner", "error", "updated_at"}
         unknown = set(changes) - allowed
@@ -577,11 +642,13 @@ class OrderCache:
         values = {k: (v.value if isinstance(v, IntentState) else v) for k, v in changes.items()}
         with self._write() as db:
             row = db.execute(
-                "SELECT state, attempts FROM intents WHERE id = ?", [intent_id]
+                "SELECT state, attempts, deadline FROM intents WHERE id = ?", [intent_id]
             ).fetchone()
             if row is None:
                 return None
             if expect_attempts is not None and row[1] != expect_attempts:
+                return None
+            if expect_deadline is not None and row[2] != expect_deadline:
                 return None
             if expect_states is not None and row[0] not in {
                 IntentState(s).value for s in expect_states

@@ -6,11 +6,18 @@ three ways to produce one; each is an allocator here:
 
 - :class:`CounterAllocator`: the next integer, persisted in SQLite. The read-increment-write
   runs in one ``BEGIN IMMEDIATE`` transaction, so two threads or two processes never get the
-  same value, and a restart continues where the last run stopped.
+  same value, and a restart continues where the last run stopped. Values an order, intent or
+  group in the same file already carries (a userref chosen by hand) are stepped over.
 - :class:`RandomAllocator`: uniform over the range, skipping values the cache knows as in use.
 - :class:`TimestampAllocator`: the current unix second, or the next unused one when two
   allocations fall in the same second; it refuses (:class:`~oms.errors.AllocatorExhausted`)
   once the value would pass 2,147,483,647 (2038-01-19 03:14:07 UTC) instead of wrapping.
+  Persisted like the counter, unless kept in memory on purpose (``memory_only=True``).
+
+The persisted sequences are keyed by the allocator's kind, its ``name`` and its range, so a
+counter and a timestamp allocator never share one. The :class:`~oms.OrderManager` checks every
+value it is handed against its cache in the transaction that records it, whatever allocator
+handed it out.
 
 Each takes ``lo``/``hi``: processes or hosts trading one account can split the range with
 :func:`sub_range` and allocate without talking to each other. Zero is never handed out: Kraken
@@ -122,7 +129,9 @@ class CounterAllocator(_Persisted):
     ``where`` is an :class:`~oms.cache.OrderCache` or a database path (several counters, with
     different ``name`` or ranges, can share one file). The counter never wraps: reusing a
     userref would make old and new orders indistinguishable, so past ``hi`` it raises
-    :class:`~oms.errors.AllocatorExhausted`.
+    :class:`~oms.errors.AllocatorExhausted`. With ``skip_in_use`` (the default) a value any
+    order, intent or group in that file already carries is stepped over, in the same
+    transaction as the step.
     """
 
     def __init__(
@@ -132,11 +141,13 @@ class CounterAllocator(_Persisted):
         name: str = "counter",
         lo: int = USERREF_MIN,
         hi: int = USERREF_MAX,
+        skip_in_use: bool = True,
     ):
         self._lo, self._hi = _check_range(lo, hi)
         if not isinstance(name, str) or not name:
             raise ValidationError("name must be a non-empty string", field="name")
         self.name = name
+        self._skip_in_use = bool(skip_in_use)
         self._cache, self._owns = _open_cache(where)
 
     @property
@@ -160,12 +171,19 @@ class CounterAllocator(_Persisted):
 
     def allocate(self) -> int:
         assert self._cache is not None
-        return self._cache.advance_sequence(self.name, self._lo, self._hi, self._step)
+        return self._cache.advance_sequence(
+            self.name,
+            self._lo,
+            self._hi,
+            self._step,
+            kind="counter",
+            skip_in_use=self._skip_in_use,
+        )
 
     def last(self) -> int | None:
         """The last value handed out (by any process), or ``None`` before the first."""
         assert self._cache is not None
-        return self._cache.sequence_last(self.name, self._lo, self._hi)
+        return self._cache.sequence_last(self.name, self._lo, self._hi, kind="counter")
 
 
 class RandomAllocator:
@@ -225,10 +243,17 @@ class TimestampAllocator(_Persisted):
     """The current unix second as a userref; never the same second twice.
 
     When two allocations fall in one second, the second gets the next unused second (the
-    allocator runs ahead of the clock for a burst, then the clock catches up). With ``where``
-    (a cache or database path) the last value is persisted and shared across processes like
-    the counter's; without it, it is kept in memory. Past ``hi`` (by default 2,147,483,647 =
-    2038-01-19 03:14:07 UTC) it raises :class:`~oms.errors.AllocatorExhausted` rather than wrap.
+    allocator runs ahead of the clock for a burst, then the clock catches up). ``where`` (a
+    cache or database path) persists the last value, shared across processes like the
+    counter's; with ``skip_in_use`` (the default) a second some order, intent or group in that
+    file already carries is stepped over.
+
+    Kept in memory only, a restarted program would hand out again the seconds the last one
+    ran ahead of the clock (a burst of 100 allocations is 100 s of lead): so memory is used
+    only when asked for, with ``memory_only=True`` — for one short-lived process, or values
+    that are checked elsewhere (the :class:`~oms.OrderManager` refuses values its cache knows).
+    Past ``hi`` (by default 2,147,483,647 = 2038-01-19 03:14:07 UTC) it raises
+    :class:`~oms.errors.AllocatorExhausted` rather than wrap.
     """
 
     def __init__(
@@ -239,10 +264,25 @@ class TimestampAllocator(_Persisted):
         clock: Callable[[], float] = time.time,
         where: OrderCache | str | os.PathLike[str] | None = None,
         name: str = "timestamp",
+        memory_only: bool = False,
+        skip_in_use: bool = True,
     ):
         self._lo, self._hi = _check_range(lo, hi)
+        if where is not None and memory_only:
+            raise ValidationError(
+                "give where= or memory_only=True, not both", field="where", rule="exclusive"
+            )
+        if where is None and not memory_only:
+            raise ValidationError(
+                "TimestampAllocator needs where= (an OrderCache or a database path): in memory "
+                "a restart hands out again the seconds the last run was ahead of the clock. "
+                "Pass memory_only=True instead to accept that",
+                field="where",
+                rule="required",
+            )
         self._clock = clock
         self.name = name
+        self._skip_in_use = bool(skip_in_use)
         self._cache, self._owns = _open_cache(where) if where is not None else (None, False)
         self._last: int | None = None
         self._lock = threading.Lock()
@@ -271,7 +311,14 @@ class TimestampAllocator(_Persisted):
 
     def allocate(self) -> int:
         if self._cache is not None:
-            return self._cache.advance_sequence(self.name, self._lo, self._hi, self._step)
+            return self._cache.advance_sequence(
+                self.name,
+                self._lo,
+                self._hi,
+                self._step,
+                kind="timestamp",
+                skip_in_use=self._skip_in_use,
+            )
         with self._lock:
             self._last = self._step(self._last)
             return self._last

@@ -104,6 +104,26 @@ def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
         assert upgraded.schema_version == len(MIGRATIONS)
 
 
+def test_version_1_sequences_continue_for_both_kinds_after_the_upgrade(tmp_path: Path) -> None:
+    """Before version 2 a counter and a timestamp allocator of one name shared a row: after
+    the upgrade each kind continues past it, so neither can repeat a value."""
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE userref_sequences (name TEXT, lo INTEGER, hi INTEGER, last INTEGER "
+        "NOT NULL, PRIMARY KEY (name, lo, hi))"
+    )  # version 1's table, as MIGRATIONS[0] made it
+    conn.execute("INSERT INTO userref_sequences VALUES ('counter', 1, 2147483647, 41)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with OrderCache(path) as upgraded:
+        assert upgraded.schema_version == len(MIGRATIONS)
+        for kind in ("counter", "timestamp"):
+            assert upgraded.sequence_last("counter", 1, 2**31 - 1, kind=kind) == 41
+        assert upgraded.advance_sequence("counter", 1, 2**31 - 1, lambda v: (v or 0) + 1) == 42
+
+
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     conn = sqlite3.connect(path)
@@ -284,6 +304,35 @@ def test_groups_persist_with_their_label(tmp_path: Path) -> None:
         assert again.groups(label="grid") == [Group(12, "grid", 2.0)]
         assert again.userref_in_use(11)
         assert not again.userref_in_use(13)
+
+
+@pytest.mark.parametrize("holder", ["group", "order", "intent"])
+def test_a_userref_in_use_is_refused_for_a_group_or_a_fresh_intent(
+    cache: OrderCache, holder: str
+) -> None:
+    if holder == "group":
+        cache.add_group(Group(userref=5, label="first", created_at=0.0))
+    elif holder == "order":
+        cache.upsert_orders([order("OHAS5", userref=5)])
+    else:
+        cache.add_intent(intent("i-has-5", userref=5))
+    with pytest.raises(ValidationError) as info:
+        cache.add_group(Group(userref=5, label="second", created_at=1.0))
+    assert info.value.rule == "userref-in-use"
+    with pytest.raises(ValidationError):
+        cache.add_intent(intent("i-new", userref=5), fresh_userref=True)
+    assert cache.intent("i-new") is None
+    cache.add_intent(intent("i-joins", userref=5))  # a group's members share it on purpose
+    assert [g.label for g in cache.groups()] == (["first"] if holder == "group" else [])
+
+
+def test_a_sequence_skips_userrefs_in_use_in_its_transaction(cache: OrderCache) -> None:
+    cache.add_group(Group(userref=2, label="g", created_at=0.0))
+    cache.upsert_orders([order("O3", userref=3)])
+    step = lambda v: 1 if v is None else v + 1  # noqa: E731 -- a one-line step function
+    got = [cache.advance_sequence("n", 1, 9, step, skip_in_use=True) for _ in range(2)]
+    assert got == [1, 4]
+    assert cache.advance_sequence("n", 1, 9, step) == 5
 
 
 def intent(intent_id: str = "i1", *, userref: int = 7, **kw: Any) -> Intent:

@@ -9,14 +9,16 @@ import sys
 import tempfile
 import threading
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oms.cache import Group, OrderCache
+from oms.cache import Group, Intent, IntentState, OrderCache
 from oms.errors import AllocatorExhausted, ValidationError
+from oms.models import Order
 from oms.orders import check_userref
 from oms.userref import (
     USERREF_MAX,
@@ -26,6 +28,39 @@ from oms.userref import (
     TimestampAllocator,
     sub_range,
 )
+
+
+def api_order(txid: str, *, userref: int) -> Order:
+    return Order.from_api(
+        txid,
+        {
+            "userref": userref,
+            "status": "open",
+            "opentm": 1_700_000_000.0,
+            "descr": {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "1.0"},
+            "vol": "1",
+            "vol_exec": "0",
+            "cost": "0",
+            "fee": "0",
+            "price": "0",
+        },
+    )
+
+
+def pending_intent(intent_id: str, *, userref: int) -> Intent:
+    return Intent(
+        id=intent_id,
+        created_at=1_700_000_000.0,
+        userref=userref,
+        pair="XBTUSD",
+        side="buy",
+        ordertype="limit",
+        volume=Decimal("1"),
+        price=Decimal("1.0"),
+        params={},
+        state=IntentState.PENDING,
+    )
+
 
 ranges = (
     st.tuples(
@@ -56,7 +91,7 @@ def test_ranges_outside_the_userref_range_are_refused(
     factories = {
         "counter": lambda: CounterAllocator(tmp_path / "db", lo=lo, hi=hi),
         "random": lambda: RandomAllocator(lo=lo, hi=hi),
-        "timestamp": lambda: TimestampAllocator(lo=lo, hi=hi),
+        "timestamp": lambda: TimestampAllocator(lo=lo, hi=hi, memory_only=True),
     }
     with pytest.raises(ValidationError) as info:
         factories[make]()
@@ -165,6 +200,29 @@ def test_counter_is_unique_across_processes(tmp_path: Path) -> None:
     assert sorted(values) == list(range(1000, 1000 + 4 * 60))
 
 
+@pytest.mark.parametrize("holder", ["group", "order", "intent"])
+def test_counter_steps_over_userrefs_already_in_use(tmp_path: Path, holder: str) -> None:
+    with OrderCache(tmp_path / "c.db") as cache:
+        if holder == "group":
+            cache.add_group(Group(userref=2, label="hand-chosen", created_at=0.0))
+        elif holder == "order":
+            cache.upsert_orders([api_order("OHAND", userref=2)])
+        else:
+            cache.add_intent(pending_intent("i-hand", userref=2))
+        counter = CounterAllocator(cache)
+        assert [counter.allocate(), counter.allocate(), counter.allocate()] == [1, 3, 4]
+
+
+def test_counter_and_timestamp_with_one_name_keep_separate_sequences(tmp_path: Path) -> None:
+    with OrderCache(tmp_path / "c.db") as cache:
+        stamps = TimestampAllocator(where=cache, name="shared", clock=_Clock(1_700_000_000.0))
+        counter = CounterAllocator(cache, name="shared")
+        assert stamps.allocate() == 1_700_000_000
+        assert counter.allocate() == 1  # not 1_700_000_001
+        assert stamps.allocate() == 1_700_000_001
+        assert counter.last() == 1
+
+
 # --- random -----------------------------------------------------------------------------------
 
 
@@ -236,14 +294,29 @@ class _Clock:
 
 def test_timestamp_is_the_current_second() -> None:
     clock = _Clock(1_700_000_000.75)
-    assert TimestampAllocator(clock=clock).allocate() == 1_700_000_000
+    assert TimestampAllocator(clock=clock, memory_only=True).allocate() == 1_700_000_000
+
+
+def test_timestamp_in_memory_only_when_asked_for(tmp_path: Path) -> None:
+    """In memory, a restart inside the burst's lead over the clock hands the same seconds out
+    again; so it must be asked for by name, and the persisted one is the default."""
+    with pytest.raises(ValidationError) as info:
+        TimestampAllocator(clock=_Clock(1_700_000_000.0))
+    assert info.value.field == "where"
+    clock = _Clock(1_700_000_000.0)
+    db = tmp_path / "t.db"
+    with TimestampAllocator(clock=clock, where=db) as first:
+        burst = [first.allocate() for _ in range(5)]
+    with TimestampAllocator(clock=clock, where=db) as restarted:  # same second, new process
+        again = [restarted.allocate() for _ in range(5)]
+    assert not set(burst) & set(again)
 
 
 @settings(max_examples=50)
 @given(steps=st.lists(st.floats(min_value=0, max_value=3), min_size=1, max_size=30))
 def test_timestamp_never_repeats_even_within_a_second(steps: list[float]) -> None:
     clock = _Clock(1_700_000_000.0)
-    allocator = TimestampAllocator(clock=clock)
+    allocator = TimestampAllocator(clock=clock, memory_only=True)
     got = []
     for step in steps:
         clock.now += step
@@ -266,7 +339,7 @@ def test_timestamp_never_repeats_even_within_a_second(steps: list[float]) -> Non
 def test_timestamp_refuses_after_2038_instead_of_wrapping(
     now: float, expected: list[object]
 ) -> None:
-    allocator = TimestampAllocator(clock=_Clock(now))
+    allocator = TimestampAllocator(clock=_Clock(now), memory_only=True)
     handed_out = [v for v in expected if v != "refused"]
     assert [allocator.allocate() for _ in handed_out] == handed_out
     for _ in range(2):  # and keeps refusing
@@ -275,7 +348,9 @@ def test_timestamp_refuses_after_2038_instead_of_wrapping(
 
 
 def test_timestamp_sub_range_starts_at_lo_and_stops_at_hi() -> None:
-    allocator = TimestampAllocator(lo=2_000_000_000, hi=2_000_000_001, clock=_Clock(1_700_000_000))
+    allocator = TimestampAllocator(
+        lo=2_000_000_000, hi=2_000_000_001, clock=_Clock(1_700_000_000), memory_only=True
+    )
     assert [allocator.allocate(), allocator.allocate()] == [2_000_000_000, 2_000_000_001]
     with pytest.raises(AllocatorExhausted):
         allocator.allocate()
