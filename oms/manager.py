@@ -12,13 +12,16 @@ Placement (:meth:`OrderManager.place`):
 3. AddOrder is sent with that ``deadline``;
 4. a clear answer (a txid, or a definite rejection) lands in the cache;
 5. an *ambiguous* answer (a timeout, a dropped connection, a 5xx page, ``EService:Unavailable``
-   / ``Busy`` / ``Deadline elapsed``, ``EGeneral:Internal error``) is never answered by sending
-   again. The manager waits until the deadline has passed by the server's clock (so the
-   request can no longer take effect), looks the order up by its userref in OpenOrders and
-   then ClosedOrders (from just before the intent), and adopts a match. Only when the order is
-   provably absent is it sent again, with a new deadline, a bounded number of times. When even
-   the lookup fails the intent stays ``unknown`` and :class:`~oms.errors.OutcomeUnknownError`
-   names it.
+   / ``Busy`` / ``Deadline elapsed``, ``EGeneral:Internal error``, a dry run answered with a
+   txid) is never answered by sending again. The manager waits until the deadline has passed
+   by the server's clock, as Kraken's ``Time`` confirms (so the request can no longer take
+   effect), looks the order up by its userref in OpenOrders and then ClosedOrders (from just
+   before the intent), and adopts a match. Only when the order is provably absent is it sent
+   again, with a new deadline, a bounded number of times. When even the lookup fails the
+   intent stays ``unknown`` and :class:`~oms.errors.OutcomeUnknownError` names it;
+6. anything else that fails once the intent is written (the network while waiting, the cache
+   while recording Kraken's answer, a ``KeyboardInterrupt``) leaves the intent to
+   :meth:`OrderManager.recover` and never surfaces as an error that looks harmless.
 
 After a crash the next manager on the same database resolves every intent left behind
 (:meth:`OrderManager.recover`, run automatically before its first placement) before it places
@@ -27,17 +30,20 @@ anything: nothing is left untracked, nothing is sent twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 import threading
 import time as _time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 import filelock
@@ -45,6 +51,7 @@ import filelock
 from oms.cache import OPEN_STATUSES, Group, Intent, IntentState, OrderCache
 from oms.client import KrakenClient
 from oms.errors import (
+    AllocatorExhausted,
     KrakenError,
     OmsError,
     OutcomeUnknownError,
@@ -63,10 +70,12 @@ from oms.orders import DEADLINE_MAX, DEADLINE_MIN, OrderRequest, check_against_p
 from oms.userref import CounterAllocator, UserrefAllocator
 
 __all__ = [
+    "DryRunPlacedOrder",
     "GroupCancelResult",
     "OrderManager",
     "OrderNotPlaced",
     "Placement",
+    "PlacementNotRecorded",
     "RecoveryReport",
     "SyncResult",
 ]
@@ -74,6 +83,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CANCEL_BATCH = 50
+# What Kraken's CancelOrder reads as a userref rather than a txid.
+_USERREF_LIKE = re.compile(r"[+-]?\d+")
+# Tries at writing a placed order's txid before the placement is given up to recovery.
+_WRITE_ATTEMPTS = 4
+# Userrefs drawn in a row before giving up because the cache knows each one as in use.
+_ALLOCATION_TRIES = 1000
+
+_T = TypeVar("_T")
 _SYNC_CURSOR = "sync.closed_cursor"
 _SYNC_AT = "sync.at"
 
@@ -92,6 +109,36 @@ class OrderNotPlaced(OmsError):
         super().__init__(message)
         self.intent_id = intent_id
         self.userref = userref
+
+
+class DryRunPlacedOrder(OmsError):
+    """A dry run (``validate=True``) became a real order: the exchange ignored ``validate``.
+
+    The order was found by its userref after the deadline and is tracked in the cache (its
+    intent is ``placed``); nothing was sent again. Cancel it if it is not wanted.
+    """
+
+    outcome_known = True
+    retry_safe = False
+
+    def __init__(self, message: str, *, intent_id: str, userref: int, txid: str):
+        super().__init__(message)
+        self.intent_id = intent_id
+        self.userref = userref
+        self.txid = txid
+
+
+class PlacementNotRecorded(OutcomeUnknownError):
+    """Kraken accepted the order (``txid``) but the cache could not record it (the database
+    stayed locked, the disk is full, ...).
+
+    The order exists; its intent is left for :meth:`OrderManager.recover` (run before the next
+    placement), which adopts it by its userref. Do not place it again.
+    """
+
+    def __init__(self, message: str, *, intent_id: str, userref: int, txid: str):
+        super().__init__(message, intent_id=intent_id, userref=userref)
+        self.txid = txid
 
 
 @attrs.frozen
@@ -121,12 +168,27 @@ class Placement:
 
 @attrs.frozen
 class GroupCancelResult:
-    """A group cancel, checked.
+    """A group cancel, checked order by order against the exchange.
 
-    ``count`` is what Kraken reported cancelled; ``expected`` how many open members the cache
-    knew; ``confirmed_empty`` whether OpenOrders for the userref(s) came back empty afterwards,
-    and ``leftovers`` the txids still open if not. ``ok`` says all three agree; a mismatch is
-    reported, never hidden (an order may have filled meanwhile, or been placed elsewhere).
+    ``count`` is what Kraken reported cancelled and ``expected`` how many open members the
+    cache knew. What each order became is asked from Kraken (OpenOrders before and after,
+    QueryOrders for the rest), written to the cache, and reported:
+
+    - ``cancelled``: the orders this request cancelled (members, and outsiders if any);
+    - ``closed``: members that were no longer open when it came (filled, expired or cancelled
+      elsewhere), not counted in ``count``;
+    - ``outsiders``: orders carrying the userref(s) that were not open members in the cache
+      (placed by another program, or not known to this cache): cancelled with the group, or
+      still open;
+    - ``leftovers``: orders still open afterwards (``confirmed_empty`` is false);
+    - ``unaccounted``: members Kraken's answers did not mention at all;
+    - ``count_known``: false when ``count`` is below the cancels confirmed (a lost answer:
+      the client repeated the cancel and the repeat found nothing left, answering 0 or
+      ``EOrder:Unknown order``); the confirmation decides then.
+
+    ``ok``: every member was cancelled or had closed, no outsider was touched or is left, the
+    userref(s) have no open order, and a trustworthy ``count`` matches ``cancelled``. A
+    mismatch is reported, never hidden.
     """
 
     userrefs: tuple[int, ...]
@@ -136,10 +198,15 @@ class GroupCancelResult:
     leftovers: tuple[str, ...] = ()
     pending: bool = False
     cancelled: tuple[str, ...] = ()
+    closed: tuple[str, ...] = ()
+    outsiders: tuple[str, ...] = ()
+    unaccounted: tuple[str, ...] = ()
+    count_known: bool = True
 
     @property
     def ok(self) -> bool:
-        return self.count == self.expected and self.confirmed_empty
+        counted = not self.count_known or self.count == len(self.cancelled)
+        return self.confirmed_empty and not self.outsiders and not self.unaccounted and counted
 
 
 @attrs.frozen
@@ -178,12 +245,16 @@ class _Ownership:
 
     Each manager holds an OS file lock named after its token for as long as it lives; the OS
     drops the lock when the process dies, even by SIGKILL. A lock that can be taken therefore
-    belongs to a manager that is gone.
+    belongs to a manager that is gone. The lock folder is named after the database's real
+    path (symlinks and relative paths resolved, as SQLite itself does), so every manager of
+    one file looks in the same place however it was opened.
     """
 
     def __init__(self, cache_path: str) -> None:
         self.token = uuid.uuid4().hex
-        self._folder = None if cache_path == ":memory:" else Path(cache_path + ".owners")
+        self._folder = (
+            None if cache_path == ":memory:" else Path(os.path.realpath(cache_path) + ".owners")
+        )
         self._lock: filelock.BaseFileLock | None = None
         if self._folder is not None:
             self._folder.mkdir(parents=True, exist_ok=True)
@@ -223,6 +294,22 @@ class _Ownership:
 
 # --- the manager ------------------------------------------------------------------------------
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _busy(
+    method: Callable[Concatenate[OrderManager, _P], _R],
+) -> Callable[Concatenate[OrderManager, _P], _R]:
+    """A public call that uses the cache or the exchange: :meth:`OrderManager.close` waits."""
+
+    @functools.wraps(method)
+    def call(self: OrderManager, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._working():
+            return method(self, *args, **kwargs)
+
+    return call
+
 
 class _Undecided(Exception):
     """The lookup itself failed; carries the last error."""
@@ -230,6 +317,27 @@ class _Undecided(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+class _Final(Exception):
+    """A placement's deliberate end, already recorded in the cache: ``error`` is what the
+    caller gets. Anything else escaping a placement is a failure the intent must survive."""
+
+    def __init__(self, error: OmsError, *, cause: BaseException | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        if cause is not None:
+            error.__cause__ = cause
+
+
+@attrs.define
+class _Flight:
+    """One placement in progress: its intent as last written, and the order once Kraken
+    answered with a txid (what must not be lost if recording it fails)."""
+
+    intent: Intent
+    txid: str | None = None
+    descr: str = ""
 
 
 def _utc(t: float) -> datetime:
@@ -247,7 +355,11 @@ class OrderManager:
     ``deadline`` is set; it bounds how long an ambiguous outcome takes to resolve.
     ``clock`` returns the server's time (default: local time corrected by the offset to
     Kraken's ``Time``); ``sleep`` waits. Tests inject both (the sandbox's manual clock and
-    its ``advance``), so nothing really waits.
+    its ``advance``), so nothing really waits. An injected clock paces the waiting only:
+    before a lookup may prove an order absent, Kraken's ``Time`` must confirm the deadline
+    has passed.
+
+    If one manager is shared by threads, :meth:`close` waits for their calls to finish.
     """
 
     def __init__(
@@ -296,7 +408,17 @@ class OrderManager:
         # A manager dropped without close() must not keep its intents from recovery forever.
         self._release = weakref.finalize(self, self._owner.release)
         self._recover_lock = threading.Lock()
-        self._needs_recovery = True
+        self._orphans_lock = threading.Lock()
+        # Set once a recovery left nothing unresolved (until then each placement recovers).
+        self._recovered = False
+        # Threads inside a call (by thread id, with nesting depth); close() waits for them.
+        self._activity = threading.Condition()
+        self._active: dict[int, int] = {}
+        self._closing = False
+        # This manager's intents left for recovery (a placement undecided, or failed
+        # unexpectedly): recover() resolves them even while they still read "pending" (the
+        # cache may be what failed), and placing waits until it has.
+        self._orphans: set[str] = set()
         #: Requests sent to the exchange by this manager, by method (for cost accounting).
         self.requests: dict[str, int] = {}
         limiter = getattr(client, "rate_limiter", None)
@@ -316,10 +438,37 @@ class OrderManager:
         self.close()
 
     def close(self) -> None:
-        """Give up ownership of this manager's intents (a later manager may recover them)."""
+        """Give up ownership of this manager's intents (a later manager may recover them).
+
+        Waits for placements (and other calls) running in other threads to finish first:
+        giving up an intent in flight would let another manager judge it while it is still
+        being sent. Later calls raise :class:`~oms.errors.ValidationError`.
+        """
+        with self._activity:
+            self._closing = True
+            me = threading.get_ident()
+            while any(t != me for t in self._active):
+                self._activity.wait()
         self._release()
         if self._owns_cache:
             self.cache.close()
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        """Marks a call in progress: :meth:`close` waits for it."""
+        me = threading.get_ident()
+        with self._activity:
+            if self._closing and me not in self._active:
+                raise ValidationError("this OrderManager is closed", field="manager", rule="closed")
+            self._active[me] = self._active.get(me, 0) + 1
+        try:
+            yield
+        finally:
+            with self._activity:
+                self._active[me] -= 1
+                if not self._active[me]:
+                    del self._active[me]
+                self._activity.notify_all()
 
     def _count(self, method: str, n: int = 1) -> None:
         self.requests[method] = self.requests.get(method, 0) + n
@@ -344,16 +493,40 @@ class OrderManager:
             return self._calibrate()
         return _time.time() + self._offset
 
+    def _server_time(self) -> float:
+        self._count("Time")
+        # Truncated to the second and read before the answer left: the server's clock is at
+        # least this, so "past the deadline" is never concluded too soon.
+        return float(self.client.time().unixtime)
+
     def _wait_past(self, deadline: float) -> None:
-        """Sleep until the server's clock is past ``deadline`` (plus the safety margin)."""
+        """Sleep until the server's clock is past ``deadline`` (plus the safety margin).
+
+        Only then can a lookup prove an order absent. An injected clock is trusted for the
+        waiting but not for the conclusion: once it says "past", Kraken's ``Time`` must agree
+        (a clock running ahead of Kraken's would look too early and miss a late order).
+        Raises whatever reading the server's time raises.
+        """
         target = deadline + self.margin
         for _ in range(1000):
-            now = self._clock() if self._clock is not None else self._calibrate()
+            if self._clock is not None:
+                now = self._clock()
+                if now >= target:
+                    now = self._server_time()
+            else:
+                now = self._calibrate()
             # The margin already puts target strictly after the deadline.
             if now >= target:
                 return
             self._sleep(target - now + (0.0 if self._clock is not None else 0.5))
         raise OutcomeUnknownError(f"the server clock did not pass {target}")
+
+    def _local_now(self) -> float:
+        """The time for bookkeeping fields when the server may not be reachable."""
+        try:
+            return self._clock() if self._clock is not None else _time.time() + (self._offset or 0)
+        except Exception:  # an injected clock failing must not stop an intent being marked
+            return _time.time()
 
     def _youngest(self, ref: str) -> Order | None:
         if ref.isdigit():
@@ -388,6 +561,7 @@ class OrderManager:
                 self._pairs[key] = matches[0]
         return self._pairs[key]
 
+    @_busy
     def new_group(self, label: str, *, userref: int | None = None) -> Group:
         """A new group: one userref (allocated, or ``userref`` chosen by hand) and a label.
 
@@ -396,15 +570,33 @@ class OrderManager:
         """
         if not isinstance(label, str) or not label.strip():
             raise ValidationError("a group needs a non-empty label", field="label")
-        ref = check_userref(userref) if userref is not None else self.allocator.allocate()
-        existing = self.cache.group(ref)
-        if existing is not None:
-            raise ValidationError(
-                f"userref {ref} is already the group {existing.label!r}",
-                field="userref",
-                rule="userref-in-use",
-            )
-        return self.cache.add_group(Group(userref=ref, label=label.strip(), created_at=self.now()))
+        chosen = check_userref(userref) if userref is not None else None
+        now = self.now()
+
+        def claim(ref: int) -> Group:
+            # Refused (userref-in-use) if any group, order or intent carries it: checked in
+            # the insert's own transaction, so two processes cannot both take one.
+            return self.cache.add_group(Group(userref=ref, label=label.strip(), created_at=now))
+
+        return claim(chosen) if chosen is not None else self._fresh_userref(claim)
+
+    def _fresh_userref(self, claim: Callable[[int], _T]) -> _T:
+        """``claim(userref)`` for the first value from the allocator that nothing in the cache
+        carries yet (``claim`` writes the record that takes it, refusing a taken one)."""
+        for _ in range(_ALLOCATION_TRIES):
+            ref = self.allocator.allocate()
+            try:
+                return claim(ref)
+            except ValidationError as exc:
+                if exc.rule != "userref-in-use":
+                    raise
+                logger.info(
+                    "userref %s from %r is in use (%s); drawing another", ref, self.allocator, exc
+                )
+        raise AllocatorExhausted(
+            f"{self.allocator!r} handed out {_ALLOCATION_TRIES} userrefs in a row that the "
+            "cache knows as in use"
+        )
 
     def group(self, userref: int) -> Group | None:
         return self.cache.group(userref)
@@ -414,6 +606,7 @@ class OrderManager:
 
     # --- placement -----------------------------------------------------------------------
 
+    @_busy
     def place(
         self,
         request: OrderRequest,
@@ -427,7 +620,11 @@ class OrderManager:
         fresh one from the allocator. Raises the exchange's error on a definite rejection,
         :class:`OrderNotPlaced` when every attempt provably failed, and
         :class:`~oms.errors.OutcomeUnknownError` when it could not be decided (the intent
-        stays recorded as ``unknown`` for :meth:`recover`).
+        stays recorded as ``unknown`` for :meth:`recover`) — also when anything else fails
+        once the intent is written (the network while waiting for the deadline, the cache
+        while recording the answer: :class:`PlacementNotRecorded` then carries the txid).
+        ``KeyboardInterrupt`` and other ``BaseException`` propagate unchanged, after the
+        intent is marked for recovery.
         """
         if not isinstance(request, OrderRequest):
             raise ValidationError("request must be an oms.orders.OrderRequest", field="request")
@@ -453,67 +650,97 @@ class OrderManager:
             self._ensure_recovered()
         pair = self.pair(request.pair)
         check_against_pair(request, pair)
-        userref = group_ref or request.userref or self.allocator.allocate()
-        request = attrs.evolve(request, userref=userref, validate=dry_run, deadline=None)
+        request, intent = self._write_intent(request, pair, group_ref=group_ref, dry_run=dry_run)
+        # Written before anything is sent: from here on every way out leaves the intent
+        # resolved, or marked for recovery.
+        flight = _Flight(intent)
+        try:
+            return self._drive(flight, request)
+        except _Final as final:
+            raise final.error from final.error.__cause__
+        except BaseException as exc:
+            outcome = self._abandon(flight, exc)
+            if not isinstance(exc, Exception) or outcome is None:
+                raise
+            if isinstance(outcome, Placement):
+                return outcome
+            raise outcome from exc
+
+    def _write_intent(
+        self, request: OrderRequest, pair: AssetPair, *, group_ref: int | None, dry_run: bool
+    ) -> tuple[OrderRequest, Intent]:
+        """The request with its userref, and its intent, written to the cache.
+
+        A userref from the allocator must be one nothing in the cache carries (a group cancel
+        would take the other order with it): checked as the intent is written.
+        """
         now = self.now()
-        price = request.price if isinstance(request.price, Decimal) else None
-        intent = Intent(
-            id=uuid.uuid4().hex,
-            created_at=now,
-            userref=userref,
-            pair=pair.altname,
-            side=request.side.value,
-            ordertype=request.ordertype.value,
-            volume=request.volume,
-            price=price,
-            params=request.to_params(),
-            state=IntentState.PENDING,
-            is_group=group_ref is not None,
-            validate=dry_run,
-            attempts=1,
-            deadline=now + self.deadline,
-            owner=self._owner.token,
-            updated_at=now,
-        )
-        # Written before anything is sent: a crash from here on leaves a trace to resolve.
-        self.cache.add_intent(intent)
-        return self._drive(intent, request)
+
+        def write(userref: int, *, fresh: bool) -> tuple[OrderRequest, Intent]:
+            final = attrs.evolve(request, userref=userref, validate=dry_run, deadline=None)
+            intent = Intent(
+                id=uuid.uuid4().hex,
+                created_at=now,
+                userref=userref,
+                pair=pair.altname,
+                side=final.side.value,
+                ordertype=final.ordertype.value,
+                volume=final.volume,
+                price=final.price if isinstance(final.price, Decimal) else None,
+                params=final.to_params(),
+                state=IntentState.PENDING,
+                is_group=group_ref is not None,
+                validate=dry_run,
+                attempts=1,
+                deadline=now + self.deadline,
+                owner=self._owner.token,
+                updated_at=now,
+            )
+            self.cache.add_intent(intent, fresh_userref=fresh)
+            return final, intent
+
+        chosen = group_ref or request.userref
+        if chosen is not None:
+            return write(chosen, fresh=False)
+        return self._fresh_userref(lambda ref: write(ref, fresh=True))
 
     def _send(self, intent: Intent, request: OrderRequest) -> Any:
         assert intent.deadline is not None
         self._count("AddOrder")
         return self.client.add_order(attrs.evolve(request, deadline=_utc(intent.deadline)))
 
-    def _drive(self, intent: Intent, request: OrderRequest) -> Placement:
+    def _drive(self, flight: _Flight, request: OrderRequest) -> Placement:
+        """Send until the outcome is known; deliberate ends are raised as :class:`_Final`."""
         while True:
+            intent = flight.intent
             try:
                 result = self._send(intent, request)
             except OmsError as exc:
                 found = self._after_failure(intent, exc)
                 if found is not None:
-                    return Placement(
-                        intent.id,
-                        intent.userref,
-                        IntentState.PLACED,
-                        found.txid,
-                        intent.attempts,
-                        reconciled=True,
-                        descr=found.descr.order,
-                    )
+                    return self._found(intent, found)
                 # Provably not placed: another attempt cannot make a duplicate.
                 if intent.attempts >= self.max_attempts:
-                    self._finish(intent, IntentState.ABSENT, error=f"{type(exc).__name__}: {exc}")
-                    raise OrderNotPlaced(
-                        f"order not placed after {intent.attempts} attempt(s), each proven "
-                        f"absent (last error: {type(exc).__name__}: {exc}); intent "
-                        f"{intent.id}, userref {intent.userref}",
-                        intent_id=intent.id,
-                        userref=intent.userref,
+                    error = f"{type(exc).__name__}: {exc}"
+                    if self._settle(intent, IntentState.ABSENT, error=error) is None:
+                        return self._settled_elsewhere(intent, exc)
+                    raise _Final(
+                        OrderNotPlaced(
+                            f"order not placed after {intent.attempts} attempt(s), each proven "
+                            f"absent (last error: {error}); intent {intent.id}, userref "
+                            f"{intent.userref}",
+                            intent_id=intent.id,
+                            userref=intent.userref,
+                        ),
+                        cause=exc,
                     ) from exc
-                intent = self._next_attempt(intent)
+                following = self._next_attempt(intent, exc)
+                if isinstance(following, Placement):
+                    return following
+                flight.intent = following
                 continue
             if intent.validate:
-                self._finish(intent, IntentState.VALIDATED)
+                self._settle(intent, IntentState.VALIDATED)
                 return Placement(
                     intent.id,
                     intent.userref,
@@ -522,19 +749,55 @@ class OrderManager:
                     intent.attempts,
                     descr=result.descr_order,
                 )
-            return self._record_placed(intent, result.txid, result.descr_order)
+            # AddOrderResult.from_api refuses a live answer without a txid.
+            assert result.txid is not None
+            flight.txid, flight.descr = result.txid, result.descr_order
+            self._record_placed(intent, result.txid, result.descr_order)
+            return Placement(
+                intent.id,
+                intent.userref,
+                IntentState.PLACED,
+                result.txid,
+                intent.attempts,
+                descr=result.descr_order,
+            )
+
+    def _found(self, intent: Intent, found: Order) -> Placement:
+        """The order a lookup found (and adopted) for ``intent``."""
+        if intent.validate:
+            raise _Final(
+                DryRunPlacedOrder(
+                    f"the dry run (validate=true) of intent {intent.id} was placed as a real "
+                    f"order {found.txid} (userref {intent.userref}): the exchange ignored "
+                    "validate. It is tracked in the cache and was not sent again; cancel it if "
+                    "it is not wanted",
+                    intent_id=intent.id,
+                    userref=intent.userref,
+                    txid=found.txid,
+                )
+            )
+        return Placement(
+            intent.id,
+            intent.userref,
+            IntentState.PLACED,
+            found.txid,
+            intent.attempts,
+            reconciled=True,
+            descr=found.descr.order,
+        )
 
     def _after_failure(self, intent: Intent, exc: OmsError) -> Order | None:
-        """What a failed attempt means: raises if final, returns the order if it was found,
-        ``None`` if the order is provably not on the exchange."""
+        """What a failed attempt means: raises :class:`_Final` if final, returns the order if
+        it was found, ``None`` if the order is provably not on the exchange."""
         if exc.outcome_known and not exc.retry_safe:
             # A definite answer: Kraken refused (or nothing was sent); nothing was placed.
             state = IntentState.REJECTED if isinstance(exc, KrakenError) else IntentState.ABSENT
-            self._finish(intent, state, error=f"{type(exc).__name__}: {exc}")
-            raise exc
-        if exc.outcome_known or intent.validate:
-            # Nothing was done (a rate limit, a connection never made), or nothing can have
-            # been (a validate-only request): sending again cannot duplicate.
+            self._settle(intent, state, error=f"{type(exc).__name__}: {exc}")
+            raise _Final(exc)
+        if exc.outcome_known:
+            # Nothing was done (a rate limit, a connection never made): sending again cannot
+            # duplicate. A dry run gets no other shortcut: an exchange that answers a
+            # validate request with a txid, or whose answer is lost, may have placed it.
             self._sleep(self._backoff(exc, intent.attempts))
             return None
         logger.warning(
@@ -547,15 +810,18 @@ class OrderManager:
         try:
             return self._lookup(intent)
         except _Undecided as undecided:
-            self._finish(intent, IntentState.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
-            self._needs_recovery = True
-            raise OutcomeUnknownError(
-                f"could not tell whether intent {intent.id} (userref {intent.userref}, "
-                f"{intent.side} {intent.volume} {intent.pair}) was placed: the lookup failed "
-                f"with {type(undecided.cause).__name__}: {undecided.cause}. It is recorded as "
-                "unknown; recover() resolves it once the exchange answers",
-                intent_id=intent.id,
-                userref=intent.userref,
+            self._settle(intent, IntentState.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
+            self._leave_for_recovery(intent.id)
+            raise _Final(
+                OutcomeUnknownError(
+                    f"could not tell whether intent {intent.id} (userref {intent.userref}, "
+                    f"{intent.side} {intent.volume} {intent.pair}) was placed: the lookup "
+                    f"failed with {type(undecided.cause).__name__}: {undecided.cause}. It is "
+                    "recorded as unknown; recover() resolves it once the exchange answers",
+                    intent_id=intent.id,
+                    userref=intent.userref,
+                ),
+                cause=exc,
             ) from exc
 
     def _backoff(self, exc: OmsError, attempt: int) -> float:
@@ -563,31 +829,75 @@ class OrderManager:
             return max(0.0, exc.retry_at - self.now())
         return min(8.0, 0.5 * 2.0 ** (attempt - 1))
 
-    def _next_attempt(self, intent: Intent) -> Intent:
+    def _next_attempt(self, intent: Intent, exc: OmsError) -> Intent | Placement:
         now = self.now()
         updated = self.cache.update_intent(
             intent.id,
             expect_attempts=intent.attempts,
+            expect_deadline=intent.deadline,
             expect_states=[IntentState.PENDING],
             attempts=intent.attempts + 1,
             deadline=now + self.deadline,
             updated_at=now,
         )
         if updated is None:
-            raise OutcomeUnknownError(
-                f"intent {intent.id} was changed by another manager while being placed",
-                intent_id=intent.id,
-                userref=intent.userref,
-            )
+            return self._settled_elsewhere(intent, exc)
         return updated
 
-    def _finish(self, intent: Intent, state: IntentState, *, error: str | None = None) -> None:
-        self.cache.update_intent(intent.id, state=state, error=error, updated_at=self.now())
+    def _settle(
+        self,
+        intent: Intent,
+        state: IntentState,
+        *,
+        error: str | None = None,
+        expect: Sequence[IntentState] = (IntentState.PENDING,),
+    ) -> Intent | None:
+        """Record the outcome of the attempt ``intent`` describes, unless the intent changed
+        meanwhile (another manager resolved it, or moved on): compare-and-set on its state,
+        attempt number and deadline. ``None`` if it had changed."""
+        return self.cache.update_intent(
+            intent.id,
+            expect_states=expect,
+            expect_attempts=intent.attempts,
+            expect_deadline=intent.deadline,
+            state=state,
+            error=error,
+            updated_at=self._local_now(),
+        )
 
-    def _record_placed(self, intent: Intent, txid: str | None, descr: str) -> Placement:
-        assert txid is not None  # AddOrderResult.from_api refuses a live answer without one
+    def _settled_elsewhere(self, intent: Intent, exc: OmsError) -> Placement:
+        """The intent changed under this placement (another manager judged it): report its
+        outcome as recorded, never send again."""
+        current = self.cache.intent(intent.id)
+        if current is not None and current.state is IntentState.PLACED and current.txid:
+            order = self.cache.order(current.txid)
+            if order is not None:
+                return self._found(current, order)
+        if current is not None and current.state in (IntentState.ABSENT, IntentState.REJECTED):
+            raise _Final(
+                OrderNotPlaced(
+                    f"intent {intent.id} (userref {intent.userref}) was resolved as "
+                    f"{current.state.value} by another manager while being placed; not sent "
+                    "again",
+                    intent_id=intent.id,
+                    userref=intent.userref,
+                ),
+                cause=exc,
+            )
+        raise _Final(
+            OutcomeUnknownError(
+                f"intent {intent.id} (userref {intent.userref}) was changed by another manager "
+                f"while being placed (now {current.state.value if current else 'gone'}); not "
+                "sent again",
+                intent_id=intent.id,
+                userref=intent.userref,
+            ),
+            cause=exc,
+        )
+
+    def _placed_order(self, intent: Intent, txid: str, descr: str) -> Order:
         # Until the next sync the cache holds the order as sent, with status "pending".
-        order = Order.from_api(
+        return Order.from_api(
             txid,
             {
                 "userref": intent.userref,
@@ -609,12 +919,115 @@ class OrderManager:
                 "oflags": str(intent.params.get("oflags", "")),
             },
         )
-        if not self.cache.adopt(intent.id, order, synced_at=None, state_from=[IntentState.PENDING]):
-            # Another manager resolved this intent meanwhile (it can only have found this
-            # very order): keep its record.
-            logger.warning("intent %s was resolved elsewhere while placing", intent.id)
-        return Placement(
-            intent.id, intent.userref, IntentState.PLACED, txid, intent.attempts, descr=descr
+
+    def _record_placed(self, intent: Intent, txid: str, descr: str) -> None:
+        """Write Kraken's txid for ``intent``; the write is retried, since losing it would
+        leave an order on the exchange the cache does not know."""
+        order = self._placed_order(intent, txid, descr)
+        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+            try:
+                self._store_placed(intent, order)
+                return
+            except Exception as exc:  # whatever the cache raised (locked, disk full, ...)
+                if attempt == _WRITE_ATTEMPTS:
+                    raise
+                logger.warning(
+                    "recording order %s of intent %s failed (%s: %s); attempt %d of %d",
+                    txid,
+                    intent.id,
+                    type(exc).__name__,
+                    exc,
+                    attempt + 1,
+                    _WRITE_ATTEMPTS,
+                )
+                self._sleep(0.25 * 2.0**attempt)
+
+    def _store_placed(self, intent: Intent, order: Order) -> None:
+        # An intent another manager judged absent (or unknown) while this attempt was on its
+        # way is wrong about it: Kraken's txid is the truth, so it is adopted from those too.
+        states = [IntentState.PENDING, IntentState.UNKNOWN, IntentState.ABSENT]
+        if self.cache.adopt(intent.id, order, synced_at=None, state_from=states):
+            return
+        current = self.cache.intent(intent.id)
+        if current is not None and current.txid == order.txid:
+            return  # another manager found this very order first
+        # The intent answers for another order, or was settled otherwise: this order exists
+        # all the same, so it is kept in the cache, never dropped.
+        if self.cache.order(order.txid) is None:
+            self.cache.upsert_orders([order], synced_at=None)
+        logger.error(
+            "order %s (userref %s) was placed for intent %s, which another manager had "
+            "resolved as %s%s; the order is cached, check it",
+            order.txid,
+            intent.userref,
+            intent.id,
+            current.state.value if current else "gone",
+            f" with {current.txid}" if current and current.txid else "",
+        )
+
+    def _abandon(self, flight: _Flight, exc: BaseException) -> Placement | OmsError | None:
+        """A placement failed unexpectedly (not a decision of :meth:`_drive`): leave its intent
+        where :meth:`recover` will find it and say what the caller must know.
+
+        Returns the placement if the order could still be recorded, else the error to raise
+        (``None`` for a ``BaseException``, which the caller re-raises untouched).
+        """
+        intent = flight.intent
+        self._leave_for_recovery(intent.id)
+        if flight.txid is not None:
+            try:
+                # One more try at the write that matters most: the order itself.
+                self._store_placed(intent, self._placed_order(intent, flight.txid, flight.descr))
+            except Exception:
+                logger.exception("could not record order %s of intent %s", flight.txid, intent.id)
+            else:
+                with self._orphans_lock:
+                    self._orphans.discard(intent.id)
+                return Placement(
+                    intent.id,
+                    intent.userref,
+                    IntentState.PLACED,
+                    flight.txid,
+                    intent.attempts,
+                    descr=flight.descr,
+                )
+        else:
+            try:
+                self.cache.update_intent(
+                    intent.id,
+                    expect_states=[IntentState.PENDING],
+                    state=IntentState.UNKNOWN,
+                    error=f"{type(exc).__name__}: {exc}",
+                    updated_at=self._local_now(),
+                )
+            except Exception:
+                logger.exception("could not mark intent %s unknown", intent.id)
+        logger.error(
+            "placement of intent %s (userref %s) failed with %s: %s; left for recover()",
+            intent.id,
+            intent.userref,
+            type(exc).__name__,
+            exc,
+        )
+        if not isinstance(exc, Exception):
+            return None
+        what = f"{intent.side} {intent.volume} {intent.pair}"
+        if flight.txid is not None:
+            return PlacementNotRecorded(
+                f"Kraken placed order {flight.txid} for intent {intent.id} (userref "
+                f"{intent.userref}, {what}) but the cache could not record it "
+                f"({type(exc).__name__}: {exc}). Do not place it again: recover() (run before "
+                "the next placement) adopts it",
+                intent_id=intent.id,
+                userref=intent.userref,
+                txid=flight.txid,
+            )
+        return OutcomeUnknownError(
+            f"placing intent {intent.id} (userref {intent.userref}, {what}) failed with "
+            f"{type(exc).__name__}: {exc}; the order may exist. The intent is left for "
+            "recover() (run before the next placement)",
+            intent_id=intent.id,
+            userref=intent.userref,
         )
 
     # --- reconciliation ------------------------------------------------------------------
@@ -657,11 +1070,15 @@ class OrderManager:
     def _lookup(self, intent: Intent, *, wait: bool = True) -> Order | None:
         """The exchange's order for ``intent``, adopted into the cache; None if provably absent.
 
-        Raises :class:`_Undecided` if the exchange could not be asked.
+        Raises :class:`_Undecided` if the exchange could not be asked, or its clock could not
+        be read (an absence seen before the deadline would prove nothing).
         """
         assert intent.deadline is not None
         if wait:
-            self._wait_past(intent.deadline)
+            try:
+                self._wait_past(intent.deadline)
+            except Exception as exc:  # Time unreachable, or a clock that never gets there
+                raise _Undecided(exc) from exc
         seen = self._fetch_by_userref(intent.userref, intent.created_at - self.match_slack)
         # Everything seen is real and current: keep it, whatever the outcome.
         synced_at = self.now()
@@ -672,11 +1089,13 @@ class OrderManager:
             key=lambda o: (o.opentm, o.txid),
         )
         for order in candidates:
+            # ABSENT too: a match seen after the deadline is the truth, whoever concluded
+            # otherwise.
             if self.cache.adopt(
                 intent.id,
                 order,
                 synced_at=synced_at,
-                state_from=[IntentState.PENDING, IntentState.UNKNOWN],
+                state_from=[IntentState.PENDING, IntentState.UNKNOWN, IntentState.ABSENT],
             ):
                 logger.info(
                     "intent %s adopted %s after an ambiguous outcome", intent.id, order.txid
@@ -689,6 +1108,15 @@ class OrderManager:
         return None
 
     # --- recovery ------------------------------------------------------------------------
+
+    def _leave_for_recovery(self, intent_id: str) -> None:
+        with self._orphans_lock:
+            self._orphans.add(intent_id)
+
+    @property
+    def _needs_recovery(self) -> bool:
+        with self._orphans_lock:
+            return not self._recovered or bool(self._orphans)
 
     def _ensure_recovered(self) -> None:
         with self._recover_lock:
@@ -703,22 +1131,28 @@ class OrderManager:
                     intent_id=report.unknown[0],
                     userref=first.userref if first else None,
                 )
-            self._needs_recovery = False
 
+    @_busy
     def recover(self) -> RecoveryReport:
         """Resolve intents left unresolved: those of managers that are gone (a crash), and this
-        manager's own ``unknown`` ones. Intents in flight in a live manager are left alone.
+        manager's own ``unknown`` ones (and any whose placement failed unexpectedly). Intents
+        in flight in a live manager are left alone.
 
-        Each is looked up after its deadline: found → ``placed`` (adopted), provably absent
-        → ``absent`` (never re-sent: the program that wanted it is gone, and the market has
-        moved), lookup failed → stays ``unknown``.
+        Each is looked up after its deadline, dry runs included (an exchange may have ignored
+        ``validate``): found → ``placed`` (adopted), provably absent → ``absent`` (never
+        re-sent: the program that wanted it is gone, and the market has moved), lookup failed
+        (or the server's clock could not be read) → stays ``unknown``. Every change is
+        compare-and-set on what was read, so an intent its owner moved on meanwhile is left to
+        its owner.
         """
         mine = self._owner.token
+        with self._orphans_lock:
+            orphans = set(self._orphans)
         todo: list[Intent] = []
         dead_owners: set[str] = set()
         for intent in self.cache.intents(states=[IntentState.PENDING, IntentState.UNKNOWN]):
             if intent.owner == mine:
-                if intent.state is IntentState.UNKNOWN:
+                if intent.state is IntentState.UNKNOWN or intent.id in orphans:
                     todo.append(intent)
             elif not self._owner.alive(intent.owner):
                 todo.append(intent)
@@ -727,32 +1161,48 @@ class OrderManager:
         placed: list[str] = []
         absent: list[str] = []
         unknown: list[str] = []
-        sent = {i.id: i.deadline for i in todo if i.deadline is not None and not i.validate}
+        sent = [i.deadline for i in todo if i.deadline is not None]
+        clock_failure: Exception | None = None
         if sent:
             # One wait for all: past the latest deadline none of them can still take effect.
-            self._wait_past(max(sent.values()))
+            try:
+                self._wait_past(max(sent))
+            except Exception as exc:  # Time unreachable: nothing can be proven absent yet
+                clock_failure = exc
         for intent in todo:
-            if intent.id not in sent:
-                # A dry run, or never sent: nothing can exist on the exchange.
+            if intent.deadline is None:
+                # Never sent: nothing can exist on the exchange.
                 self._resolve_as(intent, IntentState.ABSENT, absent)
                 continue
             try:
+                if clock_failure is not None:
+                    raise _Undecided(clock_failure)
                 found = self._lookup(intent, wait=False)
             except _Undecided as undecided:
-                self.cache.update_intent(
+                changed = self.cache.update_intent(
                     intent.id,
                     expect_states=[IntentState.PENDING, IntentState.UNKNOWN],
+                    expect_attempts=intent.attempts,
+                    expect_deadline=intent.deadline,
                     state=IntentState.UNKNOWN,
                     owner=mine,
                     error=f"lookup failed: {undecided.cause}",
-                    updated_at=self.now(),
+                    updated_at=self._local_now(),
                 )
-                unknown.append(intent.id)
+                if changed is not None:
+                    unknown.append(intent.id)
                 continue
             if found is not None:
                 placed.append(intent.id)
             else:
                 self._resolve_as(intent, IntentState.ABSENT, absent)
+        with self._orphans_lock:
+            # Those still unknown stay; any other (resolved here, or found resolved) is done.
+            # One added meanwhile (not in the snapshot) waits for the next recovery.
+            self._orphans -= orphans - set(unknown)
+            # Unknown ones taken over from dead managers are this manager's now: retried
+            # before its next placement too.
+            self._recovered = not unknown
         for owner in dead_owners:
             self._owner.forget(owner)
         if todo:
@@ -766,17 +1216,22 @@ class OrderManager:
         return RecoveryReport(tuple(placed), tuple(absent), tuple(unknown))
 
     def _resolve_as(self, intent: Intent, state: IntentState, into: list[str]) -> None:
+        # Compare-and-set on what was read: an owner that is alive after all (and sent
+        # another attempt, with a new deadline) keeps its intent.
         changed = self.cache.update_intent(
             intent.id,
             expect_states=[IntentState.PENDING, IntentState.UNKNOWN],
+            expect_attempts=intent.attempts,
+            expect_deadline=intent.deadline,
             state=state,
-            updated_at=self.now(),
+            updated_at=self._local_now(),
         )
         if changed is not None:
             into.append(intent.id)
 
     # --- queries -------------------------------------------------------------------------
 
+    @_busy
     def find_by_userref(self, userref: int, *, refresh: bool = False) -> list[Order]:
         """Orders carrying ``userref`` (the "backup id" use: when the txid is not known).
 
@@ -794,6 +1249,7 @@ class OrderManager:
         self.cache.upsert_orders(seen, synced_at=self.now())
         return self.cache.by_userref(userref)
 
+    @_busy
     def sync(self) -> SyncResult:
         """Bring the cache up to date with the exchange, fetching only what changed.
 
@@ -830,30 +1286,62 @@ class OrderManager:
 
     # --- cancels -------------------------------------------------------------------------
 
+    @_busy
     def cancel(self, txid: str) -> CancelResult:
-        """Cancel one order by txid; the cache marks it cancelled when Kraken confirms."""
-        if not isinstance(txid, str) or not txid:
-            raise ValidationError("txid must be a non-empty string", field="txid")
-        self._count("CancelOrder")
-        result = self.client.cancel_order(txid=txid)
-        if result.count:
-            self.cache.mark_closed([txid], closetm=self.now())
-        return result
+        """Cancel one order by txid; the cache then gets the order as Kraken has it (a partly
+        filled order keeps what it executed).
 
-    def cancel_group(self, group: Group | int) -> GroupCancelResult:
-        """Cancel every open order of a group with one CancelOrder (the userref as ``txid``),
-        then check: ``count`` against the cache's open members, and OpenOrders for the userref
-        must be empty."""
-        userref = group.userref if isinstance(group, Group) else check_userref(group)
-        expected = [o.txid for o in self.cache.open_orders(userref=userref)]
+        An all-digit ``txid`` is refused: Kraken reads it as a userref and cancels every open
+        order carrying it (use :meth:`cancel_group` for that).
+        """
+        if not isinstance(txid, str) or not txid.strip():
+            raise ValidationError("txid must be a non-empty string", field="txid")
+        if _USERREF_LIKE.fullmatch(txid.strip()):
+            raise ValidationError(
+                f"txid {txid!r} is a number, which Kraken reads as a userref: it would cancel "
+                "every open order carrying it. Use cancel_group(userref) for that",
+                field="txid",
+                rule="txid-is-userref",
+            )
         self._count("CancelOrder")
         try:
-            result = self.client.cancel_order(userref=userref)
+            result = self.client.cancel_order(txid=txid)
         except UnknownOrder:
-            # Kraken's answer when no open order carries the userref.
-            result = CancelResult(0)
-        return self._confirm((userref,), expected, result)
+            # Not open: closed meanwhile, or cancelled by a first try whose answer was lost.
+            self._refresh([txid])
+            raise
+        self._refresh([txid])
+        return result
 
+    def _refresh(self, txids: Sequence[str]) -> None:
+        """Cache the orders as Kraken has them now. Failing is logged, not raised: the cancel
+        itself is done, and until the next sync the cache keeps the last state it knew
+        (never a guessed one)."""
+        try:
+            self._count("QueryOrders", -(-len(txids) // 50))
+            rows = list(self.client.query_orders(txids))
+        except OmsError as exc:
+            logger.warning("could not read back %s after a cancel: %s", ", ".join(txids), exc)
+            return
+        self.cache.upsert_orders(rows, synced_at=self.now())
+
+    @_busy
+    def cancel_group(self, group: Group | int) -> GroupCancelResult:
+        """Cancel every open order of a group with one CancelOrder (the userref as ``txid``),
+        then check what each order became (see :class:`GroupCancelResult`)."""
+        userref = group.userref if isinstance(group, Group) else check_userref(group)
+
+        def send() -> CancelResult:
+            self._count("CancelOrder")
+            try:
+                return self.client.cancel_order(userref=userref)
+            except UnknownOrder:
+                # No open order carries the userref (or a lost answer's repeat found none).
+                return CancelResult(0)
+
+        return self._cancel_checked((userref,), send)
+
+    @_busy
     def cancel_groups(self, groups: Iterable[Group | int]) -> GroupCancelResult:
         """Cancel several groups with CancelOrderBatch (50 userrefs a request), then check as
         :meth:`cancel_group` does, for all of them together."""
@@ -862,52 +1350,91 @@ class OrderManager:
         )
         if not refs:
             raise ValidationError("no groups to cancel", field="groups")
-        expected = [o.txid for ref in refs for o in self.cache.open_orders(userref=ref)]
-        count, pending = 0, False
-        for i in range(0, len(refs), _CANCEL_BATCH):
-            self._count("CancelOrderBatch")
-            try:
-                batch = self.client.cancel_order_batch(userrefs=refs[i : i + _CANCEL_BATCH])
-            except UnknownOrder:
-                batch = CancelResult(0)
-            count += batch.count
-            pending = pending or batch.pending
-        return self._confirm(tuple(refs), expected, CancelResult(count, pending))
 
-    def _confirm(
-        self, userrefs: Sequence[int], expected: list[str], result: CancelResult
-    ) -> GroupCancelResult:
+        def send() -> CancelResult:
+            count, pending = 0, False
+            for i in range(0, len(refs), _CANCEL_BATCH):
+                self._count("CancelOrderBatch")
+                try:
+                    batch = self.client.cancel_order_batch(userrefs=refs[i : i + _CANCEL_BATCH])
+                except UnknownOrder:
+                    batch = CancelResult(0)
+                count += batch.count
+                pending = pending or batch.pending
+            return CancelResult(count, pending)
+
+        return self._cancel_checked(tuple(refs), send)
+
+    def _open_with(self, userrefs: Sequence[int]) -> dict[str, Order]:
+        self._count("OpenOrders")
         if len(userrefs) == 1:
-            self._count("OpenOrders")
-            still = list(self.client.open_orders(userref=userrefs[0]))
-        else:
-            self._count("OpenOrders")
-            wanted = set(userrefs)
-            still = [o for o in self.client.open_orders() if o.userref in wanted]
-        leftovers = tuple(sorted(o.txid for o in still))
+            return {o.txid: o for o in self.client.open_orders(userref=userrefs[0])}
+        wanted = set(userrefs)
+        return {o.txid: o for o in self.client.open_orders() if o.userref in wanted}
+
+    def _cancel_checked(
+        self, userrefs: Sequence[int], send: Callable[[], CancelResult]
+    ) -> GroupCancelResult:
+        """Send the cancel, then judge it by which orders it cancelled, not by counts.
+
+        Counts can agree by accident (a member that filled, and an outsider cancelled in its
+        place), and a lost answer makes them disagree although everything was cancelled.
+        OpenOrders just before says what the cancel could act on; OpenOrders after what it
+        left; QueryOrders what became of the rest (and their executed volume).
+        """
+        members = [o.txid for ref in userrefs for o in self.cache.open_orders(userref=ref)]
+        before = self._open_with(userrefs)
+        started = self.now()
+        # Outsiders are known to the cache from here on, whatever happens next.
+        self.cache.upsert_orders(before.values(), synced_at=started)
+        result = send()
+        after = self._open_with(userrefs)
         now = self.now()
-        if still:
-            self.cache.upsert_orders(still, synced_at=now)
-        gone = [t for t in expected if t not in set(leftovers)]
-        if result.count == len(expected):
-            self.cache.mark_closed(gone, closetm=now)
-        elif gone:
-            # Kraken cancelled a different number than the cache expected (some filled, or
-            # orders unknown to the cache existed): ask for the truth rather than guess.
-            self._count("QueryOrders", -(-len(gone) // 50))
-            self.cache.upsert_orders(self.client.query_orders(gone), synced_at=now)
+        self.cache.upsert_orders(after.values(), synced_at=now)
+        asked = sorted((set(members) | set(before)) - set(after))
+        final: dict[str, Order] = {}
+        if asked:
+            self._count("QueryOrders", -(-len(asked) // 50))
+            final = {o.txid: o for o in self.client.query_orders(asked)}
+        cancelled = {t for t in before if t in final and final[t].status is OrderStatus.CANCELED}
+        if result.count > len(cancelled):
+            # It cancelled orders that were not open a moment before: placed in between.
+            for order in self._closed_since(userrefs, started - self.match_slack):
+                if order.txid not in before and order.status is OrderStatus.CANCELED:
+                    final[order.txid] = order
+                    cancelled.add(order.txid)
+        self.cache.upsert_orders(final.values(), synced_at=now)
+        known = set(members)
         outcome = GroupCancelResult(
             userrefs=tuple(userrefs),
             count=result.count,
-            expected=len(expected),
-            confirmed_empty=not leftovers,
-            leftovers=leftovers,
+            expected=len(members),
+            confirmed_empty=not after,
+            leftovers=tuple(sorted(after)),
             pending=result.pending,
-            cancelled=tuple(gone),
+            cancelled=tuple(sorted(cancelled)),
+            closed=tuple(sorted(t for t in known if t in final and t not in cancelled)),
+            outsiders=tuple(sorted((set(before) | set(after) | cancelled) - known)),
+            unaccounted=tuple(sorted(t for t in known if t not in final and t not in after)),
+            count_known=result.count >= len(cancelled),
         )
         if not outcome.ok:
             logger.warning("group cancel did not check out: %s", outcome)
+        elif not outcome.count_known:
+            logger.info(
+                "group cancel answered count %d, but %d cancels are confirmed (a lost answer "
+                "repeated); judged by the confirmation",
+                outcome.count,
+                len(outcome.cancelled),
+            )
         return outcome
+
+    def _closed_since(self, userrefs: Sequence[int], since: float) -> list[Order]:
+        ref = userrefs[0] if len(userrefs) == 1 else None
+        found = list(self.client.iter_closed_orders(userref=ref, start=since, closetime="close"))
+        self._count("ClosedOrders", max(1, -(-len(found) // 50)))
+        wanted = set(userrefs)
+        return [o for o in found if o.userref in wanted]
 
     def arm_dead_mans_switch(self, timeout: int = 60) -> DeadMansSwitch:
         """Start (or extend) CancelAllOrdersAfter: every order is cancelled if ``timeout``

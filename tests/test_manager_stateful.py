@@ -4,11 +4,13 @@ and after a sync the cache equals the exchange."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -21,8 +23,8 @@ from hypothesis.stateful import (
 )
 
 from oms.auth import key_fingerprint
-from oms.cache import IntentState
-from oms.errors import OutcomeUnknownError
+from oms.cache import IntentState, OrderCache
+from oms.errors import OutcomeUnknownError, ValidationError
 from oms.manager import OrderManager, OrderNotPlaced
 from oms.models import Order
 from oms.nonce import NonceSource
@@ -64,21 +66,40 @@ class ManagerMachine(RuleBasedStateMachine):
         self.observer = self.sb.client(nonce_source=self.nonces, sleep=lambda seconds: None)
         self.db = self.folder / "oms.db"
         self.crash_next_wait = False
+        # Another process's write transaction, ended by the manager's next back-off if set.
+        self.writer: sqlite3.Connection | None = None
+        self.release_on_sleep = False
         self.manager = self._new_manager()
         self.synced = False
+        self.hand_chosen = 0
 
     def _new_manager(self) -> OrderManager:
         def sleep(seconds: float) -> None:
             if self.crash_next_wait:
                 self.crash_next_wait = False
                 raise Crash
+            if self.release_on_sleep:
+                self._release_writer()
             self.clock.advance(seconds)
 
         client = self.sb.client(nonce_source=self.nonces)
-        return OrderManager(client, self.db, clock=self.clock.time, sleep=sleep, deadline=10)
+        # A short busy timeout, so a locked database fails fast instead of waiting 30 s.
+        self.cache = OrderCache(self.db, busy_timeout=0.02)
+        return OrderManager(client, self.cache, clock=self.clock.time, sleep=sleep, deadline=10)
+
+    def _close_manager(self) -> None:
+        self.manager.close()
+        self.cache.close()
+
+    def _release_writer(self) -> None:
+        if self.writer is not None:
+            self.writer.execute("ROLLBACK")
+            self.writer.close()
+            self.writer = None
 
     def teardown(self) -> None:
-        self.manager.close()
+        self._release_writer()
+        self._close_manager()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def exchange(self) -> dict[str, Order]:
@@ -97,9 +118,17 @@ class ManagerMachine(RuleBasedStateMachine):
         offset=st.integers(min_value=-30, max_value=5),
         side=st.sampled_from(["buy", "sell"]),
         lookup_fails=st.booleans(),
+        time_fails=st.booleans(),
+        dry_run=st.sampled_from([False, False, False, True]),
     )
     def place(
-        self, fault: dict[str, Any] | None, offset: int, side: str, lookup_fails: bool
+        self,
+        fault: dict[str, Any] | None,
+        offset: int,
+        side: str,
+        lookup_fails: bool,
+        time_fails: bool,
+        dry_run: bool,
     ) -> None:
         last = self.sb.market.last_price("XBTUSD")
         factor = 1 + Decimal(offset if side == "buy" else -offset) / 1000
@@ -113,8 +142,10 @@ class ManagerMachine(RuleBasedStateMachine):
                 self.sb.faults.add(
                     method="OpenOrders", kind="html", status=502, when="before", count=12
                 )
+            if time_fails:  # Kraken's clock cannot be read to confirm the deadline passed
+                self.sb.faults.add(method="Time", kind="drop_before_commit", count=8)
         try:
-            self.manager.place(request)
+            self.manager.place(request, validate=dry_run)
         except (OrderNotPlaced, OutcomeUnknownError):
             pass
         finally:
@@ -139,10 +170,66 @@ class ManagerMachine(RuleBasedStateMachine):
         self.sb.faults.clear()
         self.restart()
 
+    @rule(release_during_backoff=st.booleans())
+    def database_locked_after_send(self, release_during_backoff: bool) -> None:
+        """Another process holds the write lock as AddOrder's answer arrives: the order must
+        be recorded once it can be, or left to recovery, never lost."""
+        last = self.sb.market.last_price("XBTUSD")
+        request = OrderRequest(
+            pair="XBTUSD", side="buy", ordertype="limit", volume="0.0002",
+            price=(last * Decimal("0.95")).quantize(Decimal("0.1")),
+        )  # fmt: skip
+        client = self.manager.client
+        real_add = client.add_order
+
+        def add(req: OrderRequest) -> Any:
+            result = real_add(req)
+            self.writer = sqlite3.connect(self.db, isolation_level=None)
+            self.writer.execute("BEGIN IMMEDIATE")
+            return result
+
+        client.add_order = add  # type: ignore[method-assign]
+        self.release_on_sleep = release_during_backoff
+        try:
+            self.manager.place(request)
+        except (OrderNotPlaced, OutcomeUnknownError):
+            pass
+        finally:
+            del client.add_order
+            self.release_on_sleep = False
+            self._release_writer()
+        self.synced = False
+
+    @rule(userref=st.integers(min_value=1, max_value=40), group=st.booleans())
+    def hand_chosen_userref(self, userref: int, group: bool) -> None:
+        """A userref chosen by hand (a group's, or one order's): the allocator must never hand
+        it out afterwards (never_twice would see two orders carrying it)."""
+        if self.manager.cache.userref_in_use(userref):
+            if group:
+                with pytest.raises(ValidationError):
+                    self.manager.new_group(f"hand-{userref}", userref=userref)
+            return
+        last = self.sb.market.last_price("XBTUSD")
+        request = OrderRequest(
+            pair="XBTUSD", side="buy", ordertype="limit", volume="0.0002",
+            price=(last * Decimal("0.9")).quantize(Decimal("0.1")),
+        )  # fmt: skip
+        try:
+            if group:
+                self.manager.place(
+                    request, group=self.manager.new_group(f"hand-{userref}", userref=userref)
+                )
+            else:
+                self.manager.place(attrs.evolve(request, userref=userref))
+        except (OrderNotPlaced, OutcomeUnknownError):
+            return
+        self.hand_chosen += 1
+        self.synced = False
+
     @rule()
     def restart(self) -> None:
         # What the OS does to a dead process: its ownership lock goes, its memory is gone.
-        self.manager.close()
+        self._close_manager()
         self.manager = self._new_manager()
         self.synced = False
 
@@ -151,14 +238,23 @@ class ManagerMachine(RuleBasedStateMachine):
         self.clock.advance(seconds)
         self.synced = False
 
-    @rule(data=st.data())
-    def cancel_one(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), answer_lost=st.booleans())
+    def cancel_one(self, data: st.DataObject, answer_lost: bool) -> None:
         open_orders = self.manager.cache.open_orders()
         if not open_orders:
             return
         order = data.draw(st.sampled_from(open_orders))
         assert order.userref is not None
-        self.manager.cancel_group(order.userref)
+        if answer_lost:  # the client repeats the cancel, which finds nothing left
+            self.sb.faults.add(method="CancelOrder", kind="drop_after_commit", count=1)
+        try:
+            result = self.manager.cancel_group(order.userref)
+        finally:
+            self.sb.faults.clear()
+        # Every userref is one order's, so the cancel can only have hit that order.
+        assert result.ok, result
+        assert (*result.cancelled, *result.closed) == (order.txid,)
+        assert self.manager.cache.order(order.txid) == self.exchange()[order.txid]
         self.synced = False
 
     @rule()
