@@ -13,7 +13,7 @@ import logging
 from oms._version import USER_AGENT, __version__
 from oms.auth import Credentials, sign
 from oms.cache import Group, Intent, IntentState, OrderCache
-from oms.client import KrakenClient
+from oms.client import KrakenClient, PairRulesUnavailable
 from oms.errors import (
     AllocatorExhausted,
     HTTPStatusError,
@@ -30,10 +30,12 @@ from oms.funding_store import FundingStore
 from oms.history import check_recent_ohlc, ohlc_from_trades, sync_trades
 from oms.history_store import HistoryStore
 from oms.manager import (
+    DryRunPlacedOrder,
     GroupCancelResult,
     OrderManager,
     OrderNotPlaced,
     Placement,
+    PlacementNotRecorded,
     RecoveryReport,
     SyncResult,
 )
@@ -74,6 +76,7 @@ __all__ = [
     "CancelResult",
     "CounterAllocator",
     "Credentials",
+    "DryRunPlacedOrder",
     "FundingStatus",
     "FundingStore",
     "FundingTracker",
@@ -98,7 +101,9 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "OutcomeUnknownError",
+    "PairRulesUnavailable",
     "Placement",
+    "PlacementNotRecorded",
     "PublicTrade",
     "RandomAllocator",
     "RateLimiter",

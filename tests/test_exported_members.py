@@ -11,7 +11,8 @@ import oms.sandbox
 
 OMS = {
     "USER_AGENT", "AddOrderResult", "AllocatorExhausted", "AssetPair", "CancelResult",
-    "CounterAllocator", "Credentials", "FundingStatus", "FundingStore", "FundingTracker",
+    "CounterAllocator", "Credentials", "DryRunPlacedOrder", "PairRulesUnavailable",
+    "PlacementNotRecorded", "FundingStatus", "FundingStore", "FundingTracker",
     "FundingTransaction", "Group", "GroupCancelResult", "HTTPStatusError", "HistoryStore",
     "Intent", "IntentState", "InvalidNonce", "KrakenClient", "KrakenError", "NonceSource",
     "OHLCBar", "OmsError", "Order", "OrderCache", "OrderManager", "OrderNotPlaced",
