@@ -177,6 +177,18 @@ def _one_of(**given: object) -> tuple[str, object]:
     return present[0]
 
 
+def _refuse_numeric_txid(txid: str, field: str) -> None:
+    # Kraken reads a txid made of digits as a userref and cancels every open order carrying
+    # it: a whole group, where the caller meant one order.
+    if txid.strip().isdigit():
+        raise ValidationError(
+            f"{field} {txid!r} is all digits, which Kraken reads as a userref and would cancel "
+            "every open order carrying it; pass userref= (or userrefs=) to mean that",
+            field=field,
+            rule="txid-is-userref",
+        )
+
+
 class KrakenClient:
     """A Kraken spot REST client.
 
@@ -762,6 +774,7 @@ class KrakenClient:
         else:
             if not isinstance(ref, str) or not ref:
                 raise ValidationError("txid must be a non-empty string", field="txid")
+            _refuse_numeric_txid(ref, "txid")
             params = {"txid": ref}
         return CancelResult.from_api(self._call("CancelOrder", params))
 
@@ -776,6 +789,8 @@ class KrakenClient:
         orders: list[object] = [*dict.fromkeys(txids)]
         if not all(isinstance(t, str) and t for t in orders):
             raise ValidationError("txids must be non-empty strings", field="txids")
+        for txid in orders:
+            _refuse_numeric_txid(str(txid), "txids")
         orders.extend(dict.fromkeys(check_userref(u) for u in userrefs))
         ids = list(dict.fromkeys(check_cl_ord_id(c) for c in cl_ord_ids))
         total = len(orders) + len(ids)

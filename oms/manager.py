@@ -548,6 +548,12 @@ class OrderManager:
         """AssetPairs' entry for ``name`` (id, altname or wsname), asked once and kept."""
         key = name.strip().upper()
         if key not in self._pairs:
+            known = self.client.known_pair(name)
+            if known is not None:
+                # The client learned this pair already (its own pre-send check asks AssetPairs
+                # once per pair): no second request for the same rules.
+                self._pairs[key] = known
+                return known
             found = self.client.asset_pairs(name)
             self._count("AssetPairs")
             for pair in found.values():

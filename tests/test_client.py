@@ -1507,3 +1507,16 @@ def test_secret_never_in_repr_logs_errors_or_transcript(
         assert SECRET not in text
     assert KEY not in stream.getvalue()
     assert KEY[:4] + "…" in repr(client)
+
+
+@pytest.mark.parametrize("txid", ["123", " 42 ", "2147483647"])
+def test_a_numeric_txid_is_refused_before_sending(
+    client: KrakenClient, fake: FakeAdapter, txid: str
+) -> None:
+    # Kraken reads a digit-only txid as a userref and cancels the whole group carrying it.
+    with pytest.raises(ValidationError) as info:
+        client.cancel_order(txid=txid)
+    assert info.value.rule == "txid-is-userref"
+    with pytest.raises(ValidationError):
+        client.cancel_order_batch(txids=["OABCDE-FGHIJ-KLMNOP", txid])
+    assert fake.requests == []
