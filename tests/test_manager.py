@@ -946,18 +946,24 @@ def test_two_managers_choosing_one_userref_get_a_typed_error(
 class _Scripted(random.Random):
     """Draws the given values first (to force a collision), then as seeded."""
 
-    def __init__(self, first: list[int]) -> None:
-        super().__init__(0)
-        self.first = list(first)
+    first: list[int]
 
     def randint(self, a: int, b: int) -> int:
         return self.first.pop(0) if self.first else super().randint(a, b)
 
 
+def _scripted(first: list[int]) -> _Scripted:
+    # Built in two steps: on Python 3.10 random.Random.__new__ seeds itself with the
+    # constructor's arguments, so they must be a valid seed.
+    rng = _Scripted(0)
+    rng.first = list(first)
+    return rng
+
+
 def test_a_random_allocator_never_hands_the_manager_a_userref_in_use(
     sb: Sandbox, tmp_path: Path
 ) -> None:
-    m = manager(sb, tmp_path / "r.db", allocator=RandomAllocator(rng=_Scripted([5, 9])))
+    m = manager(sb, tmp_path / "r.db", allocator=RandomAllocator(rng=_scripted([5, 9])))
     m.new_group("hand-chosen", userref=5)  # the allocator never handed 5 out itself
     placed = m.place(limit(sb))  # draws 5 first
     assert placed.userref == 9
