@@ -21,18 +21,17 @@ from __future__ import annotations
 import enum
 import json
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
 import sqlite_utils
 
 from oms._decimal import fmt, to_decimal
+from oms._sqlite import open_database
 from oms.errors import ValidationError
 from oms.models import Order, OrderStatus, Price
 
@@ -449,30 +448,9 @@ class OrderCache:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
-        if busy_timeout <= 0:
-            raise ValidationError("busy_timeout must be positive", field="busy_timeout")
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: the driver never opens transactions behind our back; every
-        # write below says BEGIN IMMEDIATE itself. check_same_thread=False because _lock
-        # serialises the threads that share this connection.
-        conn = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db = sqlite_utils.Database(conn)
+        self._db = open_database(self.path, busy_timeout=busy_timeout, migrate=_migrate)
         self._lock = threading.RLock()
-        try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            if self.path != ":memory:":
-                self._db.enable_wal()
-            # NORMAL is durable across a process crash in WAL mode (only an OS crash can lose
-            # the last commits), and a process crash is what intents guard against.
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            _migrate(self._db)
-        except BaseException:
-            conn.close()
-            raise
 
     def __repr__(self) -> str:
         return f"OrderCache({self.path!r})"

@@ -25,13 +25,13 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
 import sqlite_utils
 
 from oms._decimal import fmt, to_decimal
+from oms._sqlite import open_database
 from oms.errors import ValidationError
 from oms.models import OrderType, PublicTrade, Side
 
@@ -182,26 +182,14 @@ class HistoryDatabase:
     it."""
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
-        if busy_timeout <= 0:
-            raise ValidationError("busy_timeout must be positive", field="busy_timeout")
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # As in oms.cache: no implicit transactions (each write says BEGIN IMMEDIATE), and
-        # the lock serialises the threads sharing the connection.
-        conn = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db = sqlite_utils.Database(conn)
-        self._lock = threading.RLock()
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            if self.path != ":memory:":
-                self._db.enable_wal()
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            _migrate(self._db, self.path)
+            self._db = open_database(
+                self.path,
+                busy_timeout=busy_timeout,
+                migrate=lambda db: _migrate(db, self.path),
+            )
         except sqlite3.DatabaseError as exc:
-            conn.close()
             # Exactly DatabaseError is SQLite's "file is not a database"; its subclasses
             # (a locked file, say) are real I/O conditions and stay what they are.
             if type(exc) is not sqlite3.DatabaseError:
@@ -211,9 +199,7 @@ class HistoryDatabase:
                 field="path",
                 rule="application-id",
             ) from None
-        except BaseException:
-            conn.close()
-            raise
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
