@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlite_utils
 
 from oms.errors import ValidationError
 
-__all__ = ["open_database"]
+__all__ = ["SQLiteFile", "open_database"]
 
 
 def open_database(
@@ -52,3 +55,59 @@ def open_database(
         conn.close()
         raise
     return db
+
+
+class SQLiteFile:
+    """An oms SQLite file: one connection shared by threads under a lock, explicit writes.
+
+    Subclasses (the order cache, the history and funding stores) add their tables' methods;
+    what every one of them needs, and the same way, lives here.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float,
+        migrate: Callable[[sqlite_utils.Database], None],
+    ):
+        self.path = str(path)
+        self._db = open_database(self.path, busy_timeout=busy_timeout, migrate=migrate)
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self: _F) -> _F:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        """One write transaction (BEGIN IMMEDIATE): all of it commits, or none of it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._db.query(sql, params))
+
+
+_F = TypeVar("_F", bound=SQLiteFile)

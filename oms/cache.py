@@ -21,9 +21,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +29,7 @@ import attrs
 import sqlite_utils
 
 from oms._decimal import fmt, to_decimal
-from oms._sqlite import open_database
+from oms._sqlite import SQLiteFile
 from oms.errors import ValidationError
 from oms.models import Order, OrderStatus, Price
 
@@ -439,7 +437,7 @@ def _refuse_taken(db: sqlite_utils.Database, userref: int) -> None:
 # --- the cache ----------------------------------------------------------------------------
 
 
-class OrderCache:
+class OrderCache(SQLiteFile):
     """Orders, groups and placement intents in one SQLite file, queryable offline.
 
     ``path`` is a file (created if missing) or ``":memory:"`` for a private throwaway cache.
@@ -448,42 +446,7 @@ class OrderCache:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
-        self.path = str(path)
-        self._db = open_database(self.path, busy_timeout=busy_timeout, migrate=_migrate)
-        self._lock = threading.RLock()
-
-    def __repr__(self) -> str:
-        return f"OrderCache({self.path!r})"
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> OrderCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite_utils.Database]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._db.query(sql, params))
+        super().__init__(path, busy_timeout=busy_timeout, migrate=_migrate)
 
     # --- userref sequences (used by oms.userref) -----------------------------------------
 

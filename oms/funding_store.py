@@ -204,12 +204,6 @@ Judge = Callable[[FundingKind, FundingStatus | None, FundingStatus], str | None]
 class FundingStore(HistoryDatabase):
     """Deposits and withdrawals with every status change seen (see :mod:`oms.funding`)."""
 
-    def __enter__(self) -> FundingStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def record(
         self,
         kind: FundingKind,

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -31,7 +29,7 @@ import attrs
 import sqlite_utils
 
 from oms._decimal import fmt, to_decimal
-from oms._sqlite import open_database
+from oms._sqlite import SQLiteFile
 from oms.errors import ValidationError
 from oms.models import OrderType, PublicTrade, Side
 
@@ -176,18 +174,15 @@ def _migrate(db: sqlite_utils.Database, path: str) -> None:
         raise
 
 
-class HistoryDatabase:
+class HistoryDatabase(SQLiteFile):
     """One SQLite connection to a history database (schema up to date), shared by threads
     under a lock. :class:`HistoryStore` and :class:`oms.funding_store.FundingStore` build on
     it."""
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
-        self.path = str(path)
         try:
-            self._db = open_database(
-                self.path,
-                busy_timeout=busy_timeout,
-                migrate=lambda db: _migrate(db, self.path),
+            super().__init__(
+                path, busy_timeout=busy_timeout, migrate=lambda db: _migrate(db, str(path))
             )
         except sqlite3.DatabaseError as exc:
             # Exactly DatabaseError is SQLite's "file is not a database"; its subclasses
@@ -195,38 +190,10 @@ class HistoryDatabase:
             if type(exc) is not sqlite3.DatabaseError:
                 raise
             raise ValidationError(
-                f"{self.path} is not an SQLite database ({exc})",
+                f"{path} is not an SQLite database ({exc})",
                 field="path",
                 rule="application-id",
             ) from None
-        self._lock = threading.RLock()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.path!r})"
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @property
-    def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite_utils.Database]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._db.query(sql, params))
 
 
 # --- public trades --------------------------------------------------------------------------
@@ -352,12 +319,6 @@ class HistoryStore(HistoryDatabase):
     ``path`` is a file (created if missing) or ``":memory:"``. Several processes may open the
     same file; one object may be shared by threads.
     """
-
-    def __enter__(self) -> HistoryStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- pairs and cursors ------------------------------------------------------------
 
