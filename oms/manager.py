@@ -319,6 +319,20 @@ class _Undecided(Exception):
         self.cause = cause
 
 
+class _Turn:
+    """The lock placements with one userref take turns on, and how many want it."""
+
+    __slots__ = ("lock", "waiting")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting = 0
+
+
+class _TxidClaimed(Exception):
+    """Kraken answered this intent with a txid that another intent already adopted by lookup."""
+
+
 class _Final(Exception):
     """A placement's deliberate end, already recorded in the cache: ``error`` is what the
     caller gets. Anything else escaping a placement is a failure the intent must survive."""
@@ -419,6 +433,8 @@ class OrderManager:
         # unexpectedly): recover() resolves them even while they still read "pending" (the
         # cache may be what failed), and placing waits until it has.
         self._orphans: set[str] = set()
+        self._turns_guard = threading.Lock()
+        self._turns: dict[int, _Turn] = {}
         #: Requests sent to the exchange by this manager, by method (for cost accounting).
         self.requests: dict[str, int] = {}
         limiter = getattr(client, "rate_limiter", None)
@@ -660,17 +676,37 @@ class OrderManager:
         # Written before anything is sent: from here on every way out leaves the intent
         # resolved, or marked for recovery.
         flight = _Flight(intent)
+        # One placement per userref at a time in this manager: a lookup by userref must never
+        # run while another placement with the same userref is between Kraken's answer and
+        # the cache, or it could adopt that order as its own (two callers told "placed" for
+        # one order). Fresh userrefs are unique, so only groups and hand-chosen ones wait.
+        with self._userref_turn(intent.userref):
+            try:
+                return self._drive(flight, request)
+            except _Final as final:
+                raise final.error from final.error.__cause__
+            except BaseException as exc:
+                outcome = self._abandon(flight, exc)
+                if not isinstance(exc, Exception) or outcome is None:
+                    raise
+                if isinstance(outcome, Placement):
+                    return outcome
+                raise outcome from exc
+
+    @contextmanager
+    def _userref_turn(self, userref: int) -> Iterator[None]:
+        with self._turns_guard:
+            turn = self._turns.setdefault(userref, _Turn())
+            turn.waiting += 1
         try:
-            return self._drive(flight, request)
-        except _Final as final:
-            raise final.error from final.error.__cause__
-        except BaseException as exc:
-            outcome = self._abandon(flight, exc)
-            if not isinstance(exc, Exception) or outcome is None:
-                raise
-            if isinstance(outcome, Placement):
-                return outcome
-            raise outcome from exc
+            with turn.lock:
+                yield
+        finally:
+            with self._turns_guard:
+                turn.waiting -= 1
+                if turn.waiting == 0:
+                    # Unique-id userrefs are used once: drop their lock, keep the dict small.
+                    del self._turns[userref]
 
     def _write_intent(
         self, request: OrderRequest, pair: AssetPair, *, group_ref: int | None, dry_run: bool
@@ -934,6 +970,8 @@ class OrderManager:
             try:
                 self._store_placed(intent, order)
                 return
+            except _TxidClaimed:
+                raise  # not a write failure: writing again cannot help
             except Exception as exc:  # whatever the cache raised (locked, disk full, ...)
                 if attempt == _WRITE_ATTEMPTS:
                     raise
@@ -961,6 +999,14 @@ class OrderManager:
         # all the same, so it is kept in the cache, never dropped.
         if self.cache.order(order.txid) is None:
             self.cache.upsert_orders([order], synced_at=None)
+        if current is not None and current.state in (IntentState.PENDING, IntentState.UNKNOWN):
+            # Another intent adopted this very order by lookup (possible across processes
+            # placing identical orders in one group): reporting "placed" here would tell two
+            # callers about one order. Leave this intent to recovery and say so.
+            raise _TxidClaimed(
+                f"order {order.txid} was adopted by another intent before intent {intent.id} "
+                "could record it"
+            )
         logger.error(
             "order %s (userref %s) was placed for intent %s, which another manager had "
             "resolved as %s%s; the order is cached, check it",

@@ -1197,3 +1197,67 @@ def test_kill_9_mid_placement_then_restart(tmp_path: Path) -> None:
             [pending.userref, after.userref]
         )
         survivor.close()
+
+
+def test_a_lookup_never_adopts_a_placement_in_flight_in_the_same_group(tmp_path: Path) -> None:
+    """Two identical orders of one group from two threads; A's AddOrder is lost before the
+    exchange commits it. B is answered while A looks its order up: A must not adopt B's order
+    (two callers told "placed" for one order, and B's intent stuck), so they take turns."""
+    exchange = Sandbox.in_process(seed=3, clock=ManualClock(1_700_000_000.0))
+    clock = exchange.clock
+    assert isinstance(clock, ManualClock)
+    m = OrderManager(exchange.client(), tmp_path / "race.db", clock=clock.time, sleep=clock.advance)
+    _OPENED.append(m)
+    group = m.new_group("g")
+    price = (exchange.market.last_price("XBTUSD") * Decimal("0.5")).quantize(Decimal("0.1"))
+    m.recover()
+    exchange.faults.add(method="AddOrder", kind="drop_before_commit", count=1)
+    a_fetching, b_sent, a_looked = threading.Event(), threading.Event(), threading.Event()
+    real_fetch, real_record, real_lookup = m._fetch_by_userref, m._record_placed, m._lookup
+
+    def fetch(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "A":
+            a_fetching.set()
+            b_sent.wait(1)  # without turns B is answered now; with them it is not sent yet
+        return real_fetch(*args, **kwargs)
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "B":
+            b_sent.set()
+            a_looked.wait(5)
+        return real_record(*args, **kwargs)
+
+    def lookup(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return real_lookup(*args, **kwargs)
+        finally:
+            if threading.current_thread().name == "A":
+                a_looked.set()
+
+    m._fetch_by_userref = fetch  # type: ignore[method-assign]
+    m._record_placed = record  # type: ignore[method-assign]
+    m._lookup = lookup  # type: ignore[method-assign]
+    results: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        request = OrderRequest(
+            pair="XBTUSD", side="buy", ordertype="limit", volume="0.001", price=price
+        )
+        try:
+            results[name] = m.place(request, group=group)
+        except OmsError as exc:
+            results[name] = exc
+
+    a = threading.Thread(target=run, args=("A",), name="A")
+    a.start()
+    assert a_fetching.wait(10)
+    b = threading.Thread(target=run, args=("B",), name="B")
+    b.start()
+    a.join(20)
+    b.join(20)
+    placed = [r for r in results.values() if isinstance(r, Placement)]
+    assert len(placed) == 2, results
+    on_exchange = {o.txid for o in with_userref(exchange, group.userref)}
+    assert {p.txid for p in placed} == on_exchange
+    assert len(on_exchange) == 2
+    assert_every_order_tracked(exchange, m)
