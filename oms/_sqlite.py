@@ -18,7 +18,7 @@ import sqlite_utils
 
 from oms.errors import ValidationError
 
-__all__ = ["SQLiteFile", "open_database"]
+__all__ = ["SQLiteFile", "apply_migrations", "open_database"]
 
 
 def open_database(
@@ -111,3 +111,28 @@ class SQLiteFile:
 
 
 _F = TypeVar("_F", bound=SQLiteFile)
+
+
+def apply_migrations(
+    db: sqlite_utils.Database,
+    migrations: Sequence[Callable[[sqlite_utils.Database], None]],
+    *,
+    what: str,
+) -> None:
+    """Run the migrations ``db`` has not had yet (``PRAGMA user_version`` counts them).
+
+    Call inside the caller's write transaction, so an upgrade is all or nothing. A file from a
+    newer oms is refused rather than written with an older schema's assumptions.
+    """
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(migrations):
+        raise ValidationError(
+            f"the {what} schema is version {version}, newer than this oms "
+            f"({len(migrations)}); upgrade oms",
+            field="path",
+            rule="schema-version",
+        )
+    for number in range(version, len(migrations)):
+        migrations[number](db)
+    if version != len(migrations):
+        db.execute(f"PRAGMA user_version = {len(migrations)}")

@@ -29,7 +29,7 @@ import attrs
 import sqlite_utils
 
 from oms._decimal import fmt, to_decimal
-from oms._sqlite import SQLiteFile
+from oms._sqlite import SQLiteFile, apply_migrations
 from oms.errors import ValidationError
 from oms.models import Order, OrderStatus, Price
 
@@ -295,18 +295,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
 def _migrate(db: sqlite_utils.Database) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise ValidationError(
-                f"the database schema is version {version}, newer than this oms "
-                f"({len(MIGRATIONS)}); upgrade oms",
-                field="path",
-                rule="schema-version",
-            )
-        for number in range(version, len(MIGRATIONS)):
-            MIGRATIONS[number](db)
-        if version != len(MIGRATIONS):
-            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        apply_migrations(db, MIGRATIONS, what="database")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

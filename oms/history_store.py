@@ -29,7 +29,7 @@ import attrs
 import sqlite_utils
 
 from oms._decimal import fmt, to_decimal
-from oms._sqlite import SQLiteFile
+from oms._sqlite import SQLiteFile, apply_migrations
 from oms.errors import ValidationError
 from oms.models import OrderType, PublicTrade, Side
 
@@ -155,17 +155,7 @@ def _migrate(db: sqlite_utils.Database, path: str) -> None:
                 field="path",
                 rule="application-id",
             )
-        if version > len(MIGRATIONS):
-            raise ValidationError(
-                f"the history database schema is version {version}, newer than this oms "
-                f"({len(MIGRATIONS)}); upgrade oms",
-                field="path",
-                rule="schema-version",
-            )
-        for number in range(version, len(MIGRATIONS)):
-            MIGRATIONS[number](db)
-        if version != len(MIGRATIONS):
-            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        apply_migrations(db, MIGRATIONS, what="history database")
         if app != APPLICATION_ID:
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         db.execute("COMMIT")
