@@ -102,6 +102,21 @@ def _open_cache(where: OrderCache | str | os.PathLike[str]) -> tuple[OrderCache,
     return OrderCache(where), True
 
 
+class _Ranged:
+    """The bounds every allocator reports (read-only: they are checked once, at creation)."""
+
+    _lo: int
+    _hi: int
+
+    @property
+    def lo(self) -> int:
+        return self._lo
+
+    @property
+    def hi(self) -> int:
+        return self._hi
+
+
 class _Persisted:
     """Closing for allocators that may have opened their own database connection."""
 
@@ -123,7 +138,7 @@ class _Persisted:
 _P = TypeVar("_P", bound=_Persisted)
 
 
-class CounterAllocator(_Persisted):
+class CounterAllocator(_Ranged, _Persisted):
     """``lo``, ``lo + 1``, ... persisted in SQLite; atomic across threads and processes.
 
     ``where`` is an :class:`~oms.cache.OrderCache` or a database path (several counters, with
@@ -149,14 +164,6 @@ class CounterAllocator(_Persisted):
         self.name = name
         self._skip_in_use = bool(skip_in_use)
         self._cache, self._owns = _open_cache(where)
-
-    @property
-    def lo(self) -> int:
-        return self._lo
-
-    @property
-    def hi(self) -> int:
-        return self._hi
 
     def __repr__(self) -> str:
         return f"CounterAllocator(name={self.name!r}, lo={self._lo}, hi={self._hi})"
@@ -186,7 +193,7 @@ class CounterAllocator(_Persisted):
         return self._cache.sequence_last(self.name, self._lo, self._hi, kind="counter")
 
 
-class RandomAllocator:
+class RandomAllocator(_Ranged):
     """Uniform over ``lo..hi``, never a value ``in_use`` reports (e.g. the cache's userrefs).
 
     ``rng`` is injected for tests; by default a :class:`random.SystemRandom`, so processes
@@ -214,14 +221,6 @@ class RandomAllocator:
         self._issued: set[int] = set()
         self._lock = threading.Lock()
 
-    @property
-    def lo(self) -> int:
-        return self._lo
-
-    @property
-    def hi(self) -> int:
-        return self._hi
-
     def __repr__(self) -> str:
         return f"RandomAllocator(lo={self._lo}, hi={self._hi})"
 
@@ -239,7 +238,7 @@ class RandomAllocator:
         )
 
 
-class TimestampAllocator(_Persisted):
+class TimestampAllocator(_Ranged, _Persisted):
     """The current unix second as a userref; never the same second twice.
 
     When two allocations fall in one second, the second gets the next unused second (the
@@ -286,14 +285,6 @@ class TimestampAllocator(_Persisted):
         self._cache, self._owns = _open_cache(where) if where is not None else (None, False)
         self._last: int | None = None
         self._lock = threading.Lock()
-
-    @property
-    def lo(self) -> int:
-        return self._lo
-
-    @property
-    def hi(self) -> int:
-        return self._hi
 
     def __repr__(self) -> str:
         return f"TimestampAllocator(lo={self._lo}, hi={self._hi})"
