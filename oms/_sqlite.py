@@ -18,7 +18,7 @@ import sqlite_utils
 
 from oms.errors import ValidationError
 
-__all__ = ["SQLiteFile", "apply_migrations", "open_database"]
+__all__ = ["SQLiteFile", "advance_sequence", "apply_migrations", "open_database"]
 
 
 def open_database(
@@ -136,3 +136,31 @@ def apply_migrations(
         migrations[number](db)
     if version != len(migrations):
         db.execute(f"PRAGMA user_version = {len(migrations)}")
+
+
+def advance_sequence(
+    db: sqlite_utils.Database,
+    key: Sequence[Any],
+    step: Callable[[int | None], int],
+    *,
+    in_use: Callable[[int], bool] | None = None,
+) -> int:
+    """Replace the ``userref_sequences`` row ``key`` (kind, name, lo, hi) holds, ``v``, with
+    ``step(v)`` and return it; call inside the caller's write transaction.
+
+    ``step`` gets ``None`` for a new sequence and may raise to refuse. A value ``in_use``
+    reports is stepped over in the same transaction.
+    """
+    row = db.execute(
+        "SELECT last FROM userref_sequences WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
+        list(key),
+    ).fetchone()
+    value = step(None if row is None else int(row[0]))
+    while in_use is not None and in_use(value):
+        value = step(value)
+    db.execute(
+        "INSERT INTO userref_sequences (kind, name, lo, hi, last) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (kind, name, lo, hi) DO UPDATE SET last = excluded.last",
+        [*key, value],
+    )
+    return value

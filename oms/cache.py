@@ -21,16 +21,18 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import sqlite_utils
 
 from oms._decimal import fmt, to_decimal
-from oms._sqlite import SQLiteFile, apply_migrations
-from oms.errors import ValidationError
+from oms._sqlite import SQLiteFile, advance_sequence, apply_migrations
+from oms.account import AccountIdentity
+from oms.errors import DatabaseBindingError, ValidationError
 from oms.models import Order, OrderStatus, Price
 
 __all__ = [
@@ -48,6 +50,7 @@ OPEN_STATUSES = (OrderStatus.PENDING, OrderStatus.OPEN)
 #: Statuses of orders that are done.
 CLOSED_STATUSES = (OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
 _CLOSED_VALUES = [s.value for s in CLOSED_STATUSES]
+_OPEN_VALUES = {s.value for s in OPEN_STATUSES}
 
 
 class IntentState(str, enum.Enum):
@@ -94,8 +97,11 @@ class Intent:
     """A placement as the manager meant it, written before the request is sent.
 
     ``params`` are the AddOrder parameters without ``deadline`` (what is needed to recognise
-    the order on the exchange, or to resolve it by hand). ``created_at`` is server time when
-    the intent was written; an order adopted for it must have opened after it.
+    the order on the exchange, or to resolve it by hand). ``created_at`` is the manager's
+    estimate of the server's time when the intent was written (for people and bookkeeping).
+    ``not_before`` is a time the server's clock had certainly reached before the request was
+    sent (Kraken's last ``Time`` answer, never an extrapolation of a local clock): an order
+    opened before it cannot be this intent's, whatever the local clock did.
     """
 
     id: str
@@ -116,6 +122,7 @@ class Intent:
     owner: str | None = None
     error: str | None = None
     updated_at: float | None = None
+    not_before: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Intent:
@@ -138,6 +145,7 @@ class Intent:
             owner=row["owner"],
             error=row["error"],
             updated_at=row["updated_at"],
+            not_before=row.get("not_before"),
         )
 
     def to_row(self) -> dict[str, Any]:
@@ -160,6 +168,7 @@ class Intent:
             "owner": self.owner,
             "error": self.error,
             "updated_at": self.updated_at,
+            "not_before": self.not_before,
         }
 
 
@@ -284,11 +293,20 @@ def _m2_sequence_kind(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE userref_sequences_v2 RENAME TO userref_sequences")
 
 
+def _m3_identity(db: sqlite_utils.Database) -> None:
+    # not_before: the server-confirmed lower bound of an intent's send time (clock steps).
+    db.execute("ALTER TABLE intents ADD COLUMN not_before REAL")
+    # An order the exchange answered "unknown" for: when, and what it said.
+    db.execute("ALTER TABLE orders ADD COLUMN missing_at REAL")
+    db.execute("ALTER TABLE orders ADD COLUMN missing_note TEXT")
+
+
 #: Schema migrations, applied in order; ``PRAGMA user_version`` counts those applied.
 #: Append only: a file upgraded by an old step must never see it change.
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m1_initial,
     _m2_sequence_kind,
+    _m3_identity,
 )
 
 
@@ -300,6 +318,17 @@ def _migrate(db: sqlite_utils.Database) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+_BINDING_KEYS = ("bound.base_url", "bound.account", "bound.account_label")
+
+
+def _normal_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    port = f":{parts.port}" if parts.port is not None and parts.port != default else ""
+    return f"{parts.scheme.lower()}://{host}{port}"
 
 
 # --- order rows ---------------------------------------------------------------------------
@@ -423,6 +452,27 @@ def _refuse_taken(db: sqlite_utils.Database, userref: int) -> None:
         )
 
 
+def _refuse_rewrites(db: sqlite_utils.Database, rows: Sequence[Mapping[str, Any]]) -> None:
+    """An order's userref, pair and side never change on Kraken: a row that says otherwise
+    for a cached txid comes from another exchange (or account), and must not overwrite the
+    order this database knows."""
+    for i in range(0, len(rows), 500):
+        chunk = {r["txid"]: r for r in rows[i : i + 500]}
+        marks = ", ".join("?" * len(chunk))
+        for txid, userref, pair, side in db.execute(
+            f"SELECT txid, userref, pair, side FROM orders WHERE txid IN ({marks})",  # noqa: S608 -- placeholders only
+            list(chunk),
+        ):
+            new = chunk[txid]
+            if (userref, pair, side) != (new["userref"], new["pair"], new["side"]):
+                raise DatabaseBindingError(
+                    f"the exchange reports order {txid} as userref {new['userref']} "
+                    f"{new['side']} {new['pair']}, but this database knows {txid} as userref "
+                    f"{userref} {side} {pair}: it holds another exchange's or account's orders. "
+                    "Nothing was overwritten; use a database of its own for this exchange"
+                )
+
+
 # --- the cache ----------------------------------------------------------------------------
 
 
@@ -457,22 +507,9 @@ class OrderCache(SQLiteFile):
         range. With ``skip_in_use`` a value some order, intent or group already carries is
         stepped over within the same transaction.
         """
-        key = [kind, name, lo, hi]
         with self._write() as db:
-            row = db.execute(
-                "SELECT last FROM userref_sequences "
-                "WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
-                key,
-            ).fetchone()
-            value = step(None if row is None else int(row[0]))
-            while skip_in_use and _userref_holder(db, value) is not None:
-                value = step(value)
-            db.execute(
-                "INSERT INTO userref_sequences (kind, name, lo, hi, last) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, name, lo, hi) DO UPDATE SET last = excluded.last",
-                [*key, value],
-            )
-            return value
+            in_use = (lambda v: _userref_holder(db, v) is not None) if skip_in_use else None
+            return advance_sequence(db, (kind, name, lo, hi), step, in_use=in_use)
 
     def sequence_last(self, name: str, lo: int, hi: int, *, kind: str = "counter") -> int | None:
         rows = self._query(
@@ -645,9 +682,13 @@ class OrderCache(SQLiteFile):
         for order in orders:
             row = _order_row(order)
             row["synced_at"] = synced_at
+            # Seen on the exchange again: whatever a failed lookup concluded is over.
+            row["missing_at"] = None
+            row["missing_note"] = None
             if intent_ids and order.txid in intent_ids:
                 row["intent_id"] = intent_ids[order.txid]
             rows.append(row)
+        _refuse_rewrites(db, rows)
         # A closed order never reopens: an "open" row read before it closed (an OpenOrders
         # answer older than the ClosedOrders one) must not overwrite the final state.
         reopening = [r["txid"] for r in rows if r["status"] not in _CLOSED_VALUES]
@@ -747,6 +788,10 @@ class OrderCache(SQLiteFile):
         if statuses:
             clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
             params.extend(statuses)
+            if set(statuses) & _OPEN_VALUES:
+                # "Open" means "can still trade": not an order the exchange says it does not
+                # know (see mark_missing); those are listed by missing_orders().
+                clauses.append("missing_at IS NULL")
         if pair is not None:
             clauses.append("pair = ?")
             params.append(pair)
@@ -832,15 +877,62 @@ class OrderCache(SQLiteFile):
     def txids(
         self, *, status: OrderStatus | str | Iterable[OrderStatus | str] | None = None
     ) -> set[str]:
-        statuses = _status_values(status)
-        if statuses:
-            rows = self._query(
-                f"SELECT txid FROM orders WHERE status IN ({', '.join('?' * len(statuses))})",  # noqa: S608 -- placeholders only
-                statuses,
-            )
-        else:
-            rows = self._query("SELECT txid FROM orders")
+        """Txids of cached orders (with ``status``: as :meth:`orders` filters them)."""
+        where, params = self._where(
+            status=status,
+            userref=None,
+            group=None,
+            pair=None,
+            side=None,
+            since=None,
+            until=None,
+            txids=None,
+        )
+        rows = self._query(f"SELECT txid FROM orders {where}", params)  # noqa: S608 -- fixed fragments only
         return {r["txid"] for r in rows}
+
+    def mark_missing(self, txid: str, *, at: float, note: str) -> bool:
+        """Record that the exchange does not know cached order ``txid`` (asked by itself, it
+        answered ``note``), so it stops counting as open and stops being asked for at every
+        sync. Seeing the order on the exchange again clears the mark."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE orders SET missing_at = ?, missing_note = ? WHERE txid = ?",
+                [at, note, txid],
+            )
+            return bool(cursor.rowcount)
+
+    def missing_orders(self) -> list[tuple[Order, float, str]]:
+        """Cached orders the exchange said it does not know: (order, when, what it said)."""
+        rows = self._query(
+            "SELECT * FROM orders WHERE missing_at IS NOT NULL ORDER BY missing_at, txid"
+        )
+        return [(_order_from_row(r), r["missing_at"], r["missing_note"]) for r in rows]
+
+    def placed_here(self, txids: Iterable[str]) -> set[str]:
+        """Which of ``txids`` this database placed (an intent answers for them)."""
+        ids = list(dict.fromkeys(txids))
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT txid FROM intents WHERE txid IN ({marks}) "  # noqa: S608 -- placeholders only
+                f"UNION SELECT txid FROM orders WHERE intent_id IS NOT NULL AND txid IN ({marks})",
+                [*chunk, *chunk],
+            )
+            found.update(r["txid"] for r in rows)
+        return found
+
+    def members(self, userref: int) -> list[Order]:
+        """Open orders of ``userref`` that this database placed (the group's own orders), as
+        opposed to orders another program placed with the same userref."""
+        rows = self._query(
+            "SELECT * FROM orders WHERE userref = ? AND intent_id IS NOT NULL "
+            "AND status IN (?, ?) AND missing_at IS NULL ORDER BY opentm DESC, txid",
+            [userref, *sorted(_OPEN_VALUES)],
+        )
+        return [_order_from_row(r) for r in rows]
 
     def explain_userref_query(self) -> str:
         """SQLite's plan for the by-userref query (tests check it uses the index)."""
@@ -848,6 +940,54 @@ class OrderCache(SQLiteFile):
             "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE userref = ? ORDER BY opentm DESC", [1]
         )
         return "\n".join(str(r["detail"]) for r in rows)
+
+    # --- which exchange and account this database belongs to -------------------------------
+
+    def binding(self) -> tuple[str, str, str] | None:
+        """``(base_url, account digest, account label)`` this database is bound to, if any."""
+        url, digest, label = (self.get_meta(k) for k in _BINDING_KEYS)
+        if url is None:
+            return None
+        return url, digest or "", label or ""
+
+    def bind(self, base_url: str, account: AccountIdentity | None, *, rebind: bool = False) -> None:
+        """Tie this database to one exchange and account, or check that it is tied to them.
+
+        The first call records them. A later call with another base URL or account raises
+        :class:`~oms.errors.DatabaseBindingError` naming both (txids and userrefs of two
+        exchanges must never mix: a restarted sandbox hands out the same txids again); with
+        ``rebind=True`` the new ones are recorded instead.
+        """
+        url = _normal_url(base_url)
+        digest = account.digest if account is not None else ""
+        label = account.label if account is not None else "no key"
+        with self._write() as db:
+            rows = {
+                r["key"]: r["value"]
+                for r in db.query(
+                    "SELECT key, value FROM meta WHERE key IN (?, ?, ?)", list(_BINDING_KEYS)
+                )
+            }
+            bound_url = rows.get(_BINDING_KEYS[0])
+            bound_digest = rows.get(_BINDING_KEYS[1], "")
+            if bound_url is not None and not rebind:
+                same_account = not digest or not bound_digest or digest == bound_digest
+                if bound_url == url and same_account:
+                    if digest and not bound_digest:
+                        db.table("meta").upsert(
+                            {"key": _BINDING_KEYS[1], "value": digest}, pk="key"
+                        )
+                        db.table("meta").upsert({"key": _BINDING_KEYS[2], "value": label}, pk="key")
+                    return
+                bound_label = rows.get(_BINDING_KEYS[2]) or "no key"
+                raise DatabaseBindingError(
+                    f"the order database {self.path} belongs to {bound_url} ({bound_label}), not "
+                    f"{url} ({label}). Its orders, txids and userrefs are that exchange's; use "
+                    "another database, or rebind it (OrderManager(rebind=True), oms --rebind) "
+                    "if this really is the same exchange and account"
+                )
+            for key, value in zip(_BINDING_KEYS, (url, digest, label), strict=True):
+                db.table("meta").upsert({"key": key, "value": value}, pk="key")
 
     # --- sync bookkeeping ------------------------------------------------------------------
 

@@ -83,7 +83,7 @@ from oms.orders import (
 )
 from oms.ratelimit import RateLimiter, Tier
 from oms.retry import RetryPolicy, call_kind
-from oms.transport import DEFAULT_TIMEOUT, HTTPResponse, Transport
+from oms.transport import DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, HTTPResponse, Transport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -214,6 +214,7 @@ class KrakenClient:
         transport: Transport | None = None,
         nonce_source: NonceSource | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
         retry: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
         tier: Tier | str = Tier.STARTER,
@@ -243,7 +244,11 @@ class KrakenClient:
             )
         self.base_url = f"{parts.scheme}://{parts.netloc}"
         self.credentials = credentials
-        self.transport = transport if transport is not None else Transport(timeout=timeout)
+        self.transport = (
+            transport
+            if transport is not None
+            else Transport(timeout=timeout, total_timeout=total_timeout)
+        )
         self._nonce_source = nonce_source
         self.retry = retry if retry is not None else RetryPolicy()
         self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(tier)
@@ -635,6 +640,7 @@ class KrakenClient:
         /,
         *,
         pair: AssetPair | str | None = None,
+        now: float | None = None,
         **kwargs: Any,
     ) -> AddOrderResult:
         """Place (or, with ``validate=True``, only check) one order.
@@ -646,6 +652,10 @@ class KrakenClient:
         :class:`~oms.errors.ValidationError` naming it, before AddOrder is sent. Not retried
         once it may have reached Kraken: on a timeout or 5xx the order may exist, and
         :class:`oms.OrderManager` reconciles by userref / cl_ord_id.
+
+        ``now`` is the exchange's time to check a ``deadline`` against (default: the client's
+        clock); the order manager passes its estimate of Kraken's clock, by which it set the
+        deadline, so a local clock that stepped cannot refuse it.
         """
         rules = pair if isinstance(pair, AssetPair) else None
         if request is None:
@@ -657,12 +667,13 @@ class KrakenClient:
                 "give an OrderRequest or keyword arguments, not both", field="request"
             )
         # Everything that needs no I/O first: a request wrong anyway fetches no rules.
-        request.to_params(now=self._clock())
+        sent_at = self._clock() if now is None else now
+        request.to_params(now=sent_at)
         found = self._rules_for(request.pair, rules)
         if found is not None:
             check_against_pair(request, found)
         # Encoded again after a possible AssetPairs call, so the deadline is checked as sent.
-        params = request.to_params(now=self._clock())
+        params = request.to_params(now=sent_at if now is not None else self._clock())
         answer = AddOrderResult.from_api(self._call("AddOrder", params), validate=request.validate)
         self._remember_orders(request.pair, [*answer.txids, request.cl_ord_id])
         return answer

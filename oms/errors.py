@@ -10,9 +10,12 @@ Every error says two things a trading program must know before it decides what t
 
     OmsError
     ├── ValidationError            bad input, found before any byte was sent (also a ValueError)
+    │   └── DatabaseBindingError   an order database used with another exchange or account
     ├── ResponseShapeError         an answer that does not have the documented shape
     ├── OutcomeUnknownError        the order manager could not decide whether an order exists
     ├── AllocatorExhausted         a userref allocator has no value left to hand out
+    ├── NonceLockTimeout           another process held the key's nonce lock too long
+    ├── ServerTimeUnavailable      Kraken's time unknown before a placement: nothing was sent
     ├── TransportError             the request did not complete as HTTP 200 + JSON
     │   ├── ConnectError           never reached the server
     │   ├── TLSError               refused during the TLS handshake (never reached)
@@ -53,6 +56,7 @@ __all__ = [
     "ConnectError",
     "ConnectionLost",
     "CostMinimumNotMet",
+    "DatabaseBindingError",
     "DeadlineElapsed",
     "DuplicateClOrdId",
     "FundingError",
@@ -72,6 +76,7 @@ __all__ = [
     "MarketPostOnly",
     "MarketRestricted",
     "MaxFeeExceeded",
+    "NonceLockTimeout",
     "OmsError",
     "OrderError",
     "OrderMinimumNotMet",
@@ -84,6 +89,7 @@ __all__ = [
     "RateLimitError",
     "RequestTimeout",
     "ResponseShapeError",
+    "ServerTimeUnavailable",
     "ServiceBusy",
     "ServiceError",
     "ServiceUnavailable",
@@ -130,6 +136,33 @@ class ValidationError(OmsError, ValueError):
         self.field = field
         #: The rule it breaks, e.g. ``"pair_decimals"``, ``"userref-range"``.
         self.rule = rule
+
+
+class NonceLockTimeout(OmsError):
+    """Another process held the API key's nonce lock too long; nothing was sent. The message
+    names the holder (its pid) and for how long it has held the lock."""
+
+    outcome_known = True
+    retry_safe = True
+
+
+class ServerTimeUnavailable(OmsError):
+    """Kraken's ``Time`` could not be read before an order was sent, so no deadline could be
+    set: nothing was sent (the cause is chained)."""
+
+    outcome_known = True
+    retry_safe = True
+
+
+class DatabaseBindingError(ValidationError):
+    """An order database opened for another exchange or account than the one it belongs to.
+
+    Txids and userrefs only mean something on one exchange and account: mixing two (a
+    restarted sandbox hands out the same txids again) would rewrite orders and adopt strangers.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message, field="db", rule="database-binding")
 
 
 class ResponseShapeError(OmsError):

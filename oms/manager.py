@@ -48,13 +48,16 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import attrs
 import filelock
 
+from oms.account import RANGE_ENV, AccountIdentity, parse_userref_range
 from oms.cache import OPEN_STATUSES, Group, Intent, IntentState, OrderCache
 from oms.client import KrakenClient
 from oms.errors import (
     AllocatorExhausted,
+    InvalidOrder,
     KrakenError,
     OmsError,
     OutcomeUnknownError,
+    ServerTimeUnavailable,
     Throttled,
     UnknownOrder,
     ValidationError,
@@ -67,6 +70,7 @@ from oms.models import (
     OrderStatus,
 )
 from oms.orders import DEADLINE_MAX, DEADLINE_MIN, OrderRequest, check_against_pair, check_userref
+from oms.servertime import ServerClock
 from oms.userref import CounterAllocator, UserrefAllocator
 
 __all__ = [
@@ -83,6 +87,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CANCEL_BATCH = 50
+# A price in plain decimal notation (a relative one starts with + or - or ends with %).
+_ABSOLUTE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 # What Kraken's CancelOrder reads as a userref rather than a txid.
 _USERREF_LIKE = re.compile(r"[+-]?\d+")
 # Tries at writing a placed order's txid before the placement is given up to recovery.
@@ -171,24 +177,30 @@ class GroupCancelResult:
     """A group cancel, checked order by order against the exchange.
 
     ``count`` is what Kraken reported cancelled and ``expected`` how many open members the
-    cache knew. What each order became is asked from Kraken (OpenOrders before and after,
-    QueryOrders for the rest), written to the cache, and reported:
+    cache knew. *Members* are the orders this database placed with the userref(s); any other
+    order carrying one is an *outsider* (another program's, or placed by hand). What each
+    order became is asked from Kraken (OpenOrders before and after, QueryOrders for the
+    rest), written to the cache, and reported:
 
-    - ``cancelled``: the orders this request cancelled (members, and outsiders if any);
+    - ``cancelled``: the members this request cancelled;
     - ``closed``: members that were no longer open when it came (filled, expired or cancelled
       elsewhere), not counted in ``count``;
-    - ``outsiders``: orders carrying the userref(s) that were not open members in the cache
-      (placed by another program, or not known to this cache): cancelled with the group, or
-      still open;
-    - ``leftovers``: orders still open afterwards (``confirmed_empty`` is false);
+    - ``outsiders``: orders carrying the userref(s) that are not members. When any was open
+      before the cancel, the members were cancelled by txid (``by_txid``) and the outsiders
+      left open;
+    - ``outsiders_cancelled``: outsiders this request cancelled all the same (one placed with
+      the userref between the check and a by-userref cancel): reported, never hidden;
+    - ``leftovers``: members still open afterwards (``confirmed_empty`` is false);
     - ``unaccounted``: members Kraken's answers did not mention at all;
+    - ``missing``: members the exchange says it does not know (marked so in the cache);
     - ``count_known``: false when ``count`` is below the cancels confirmed (a lost answer:
       the client repeated the cancel and the repeat found nothing left, answering 0 or
       ``EOrder:Unknown order``); the confirmation decides then.
 
-    ``ok``: every member was cancelled or had closed, no outsider was touched or is left, the
-    userref(s) have no open order, and a trustworthy ``count`` matches ``cancelled``. A
-    mismatch is reported, never hidden.
+    ``ok``: every member was cancelled or had closed, no outsider was cancelled, no member is
+    left open (OpenOrders after the cancel, not assumed), none is unaccounted for, and a
+    trustworthy ``count`` matches what was cancelled. Outsiders left open do not make it
+    false: they were never the group's. A mismatch is reported, never hidden.
     """
 
     userrefs: tuple[int, ...]
@@ -202,22 +214,41 @@ class GroupCancelResult:
     outsiders: tuple[str, ...] = ()
     unaccounted: tuple[str, ...] = ()
     count_known: bool = True
+    outsiders_cancelled: tuple[str, ...] = ()
+    by_txid: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        counted = not self.count_known or self.count == len(self.cancelled)
-        return self.confirmed_empty and not self.outsiders and not self.unaccounted and counted
+        done = len(self.cancelled) + len(self.outsiders_cancelled)
+        counted = not self.count_known or self.count == done
+        return (
+            self.confirmed_empty
+            and not self.outsiders_cancelled
+            and not self.unaccounted
+            and counted
+        )
 
 
 @attrs.frozen
 class SyncResult:
     """What :meth:`OrderManager.sync` fetched: open orders, newly closed ones, and orders the
-    cache thought open that had to be asked for by txid."""
+    cache thought open that had to be asked for by txid.
+
+    ``foreign``: orders first seen in this sync whose userref lies in this program's userref
+    range but which this database never placed (another program, another host, a hand-placed
+    order): their userrefs are reserved in the account state and never handed out.
+    ``missing``: cached open orders the exchange answered it does not know (each asked by
+    itself); they are marked in the cache (:meth:`oms.cache.OrderCache.missing_orders`) and
+    no longer count as open.
+    """
 
     open: int
     closed: int
     refreshed: int
     at: float
+    foreign: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -354,6 +385,11 @@ class _Flight:
     descr: str = ""
 
 
+def _pages(n: int) -> int:
+    """Requests a listing of ``n`` orders took (Kraken pages by 50; an empty one is a call)."""
+    return max(1, -(-n // 50))
+
+
 def _utc(t: float) -> datetime:
     return datetime.fromtimestamp(t, timezone.utc)
 
@@ -361,17 +397,32 @@ def _utc(t: float) -> datetime:
 class OrderManager:
     """Places, tracks and cancels orders through one client, one cache, one allocator.
 
-    ``cache`` is an :class:`~oms.cache.OrderCache` or a database path. ``allocator`` hands out
-    the userref of each order placed without a group (the "unique id" use) and of each new
-    group; by default a :class:`~oms.userref.CounterAllocator` in the same database.
+    ``cache`` is an :class:`~oms.cache.OrderCache` or a database path. It is bound to the
+    client's exchange (base URL) and account the first time; opened later with another, the
+    manager refuses (:class:`~oms.errors.DatabaseBindingError`, naming both) unless
+    ``rebind=True``.
+
+    ``allocator`` hands out the userref of each order placed without a group (the "unique id"
+    use) and of each new group. By default it is a :class:`~oms.userref.CounterAllocator` in
+    the account's machine-wide state (:mod:`oms.account`): every program on this machine
+    trading the account shares one sequence, whatever database each uses. ``account`` names
+    the account (default ``$OMS_ACCOUNT``, else the API key identifies it), so several keys of
+    one account can share that state. ``userref_range`` (``(lo, hi)``, ``"LO-HI"`` or ``"K/N"``;
+    default ``$OMS_USERREF_RANGE``, else the whole range) confines the default allocator to
+    this host's slice when several machines trade one account. :meth:`sync` reserves, in the
+    account state, every userref in that range that it sees on an order this database did not
+    place, and reports those orders.
 
     ``deadline`` (seconds, 2..60) is how far ahead of the server's time each AddOrder's
     ``deadline`` is set; it bounds how long an ambiguous outcome takes to resolve.
-    ``clock`` returns the server's time (default: local time corrected by the offset to
-    Kraken's ``Time``); ``sleep`` waits. Tests inject both (the sandbox's manual clock and
-    its ``advance``), so nothing really waits. An injected clock paces the waiting only:
-    before a lookup may prove an order absent, Kraken's ``Time`` must confirm the deadline
-    has passed.
+    ``clock`` is the local clock (default ``time.time``) and ``sleep`` waits; tests inject
+    both (the sandbox's manual clock and its ``advance``), so nothing really waits. The
+    clock is never trusted as the server's: its offset to Kraken's ``Time`` is measured, and
+    measured again when stale or when the clock is seen to step (:class:`oms.servertime.
+    ServerClock`). Whether an exchange order answers an intent never depends on it: the
+    lookup compares every field the intent fixed, and the only time it uses is one Kraken's
+    ``Time`` confirmed. Before a lookup may prove an order absent, Kraken's ``Time`` must
+    confirm the deadline has passed.
 
     If one manager is shared by threads, :meth:`close` waits for their calls to finish.
     """
@@ -389,6 +440,10 @@ class OrderManager:
         match_slack: float = 5.0,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], object] = _time.sleep,
+        account: str | None = None,
+        userref_range: tuple[int, int] | str | None = None,
+        rebind: bool = False,
+        time_max_age: float = 300.0,
     ):
         lo, hi = DEADLINE_MIN.total_seconds() + 1, DEADLINE_MAX.total_seconds() - 1
         if not lo <= deadline <= hi:
@@ -403,12 +458,41 @@ class OrderManager:
                 raise ValidationError(f"{name} must be a positive int", field=name)
         if margin < 0 or match_slack < 0:
             raise ValidationError("margin and match_slack must be >= 0", field="margin")
+        if allocator is not None and userref_range is not None:
+            raise ValidationError(
+                "give allocator= or userref_range=, not both (confine the allocator itself)",
+                field="userref_range",
+                rule="exclusive",
+            )
+        if userref_range is None and allocator is None:
+            userref_range = os.environ.get(RANGE_ENV) or None
+        if isinstance(userref_range, str):
+            userref_range = parse_userref_range(userref_range)
+        key = client.credentials.key if client.credentials is not None else None
+        self.account: AccountIdentity | None = (
+            AccountIdentity.of(key=key, name=account)
+            if key is not None or account is not None or os.environ.get("OMS_ACCOUNT")
+            else None
+        )
         self.client = client
         self._owns_cache = not isinstance(cache, OrderCache)
         self.cache = cache if isinstance(cache, OrderCache) else OrderCache(cache)
-        self.allocator: UserrefAllocator = (
-            allocator if allocator is not None else CounterAllocator(self.cache)
-        )
+        try:
+            self.cache.bind(client.base_url, self.account, rebind=rebind)
+            self._owns_allocator = allocator is None
+            if allocator is not None:
+                self.allocator: UserrefAllocator = allocator
+            else:
+                lo_ref, hi_ref = userref_range if userref_range is not None else (1, 2**31 - 1)
+                self.allocator = (
+                    CounterAllocator.for_account(self.account, lo=lo_ref, hi=hi_ref)
+                    if self.account is not None
+                    else CounterAllocator(self.cache, lo=lo_ref, hi=hi_ref)
+                )
+        except BaseException:
+            if self._owns_cache:
+                self.cache.close()
+            raise
         self.deadline = float(deadline)
         self.max_attempts = max_attempts
         self.lookup_attempts = lookup_attempts
@@ -416,7 +500,9 @@ class OrderManager:
         self.match_slack = float(match_slack)
         self._clock = clock
         self._sleep = sleep
-        self._offset: float | None = None
+        self._server = ServerClock(
+            self._fetch_time, clock=clock if clock is not None else _time.time, max_age=time_max_age
+        )
         self._pairs: dict[str, AssetPair] = {}
         self._owner = _Ownership(self.cache.path)
         # A manager dropped without close() must not keep its intents from recovery forever.
@@ -466,6 +552,10 @@ class OrderManager:
             while any(t != me for t in self._active):
                 self._activity.wait()
         self._release()
+        if self._owns_allocator:
+            close = getattr(self.allocator, "close", None)
+            if close is not None:
+                close()
         if self._owns_cache:
             self.cache.close()
 
@@ -491,56 +581,68 @@ class OrderManager:
 
     # --- time ----------------------------------------------------------------------------
 
-    def _calibrate(self) -> float:
-        server = self.client.time().unixtime
-        after = _time.time()
+    def _fetch_time(self) -> float:
         self._count("Time")
-        # unixtime is truncated to the second and was read before the answer arrived: the
-        # server's clock is at least ``server`` now, so this offset errs on the early side and
-        # "the deadline has passed" is never concluded too soon.
-        self._offset = server - after
-        return after + self._offset
+        return float(self.client.time().unixtime)
 
     def now(self) -> float:
-        """The exchange's time (unix seconds) as well as this manager knows it."""
-        if self._clock is not None:
-            return self._clock()
-        if self._offset is None:
-            return self._calibrate()
-        return _time.time() + self._offset
+        """The exchange's time (unix seconds) as well as this manager knows it: the local
+        clock corrected by the offset Kraken's ``Time`` last measured (measured again when
+        stale, or when the local clock stepped)."""
+        return self._server.now()
 
-    def _server_time(self) -> float:
-        self._count("Time")
-        # Truncated to the second and read before the answer left: the server's clock is at
-        # least this, so "past the deadline" is never concluded too soon.
-        return float(self.client.time().unixtime)
+    @property
+    def server_clock(self) -> ServerClock:
+        """What this manager knows of Kraken's time (offset, uncertainty, last answer)."""
+        return self._server
+
+    def _deadline_ahead(self) -> float:
+        """Seconds ahead of :meth:`now` for the next deadline: the configured ``deadline``,
+        widened by what the time estimate may be off, so that Kraken (by its own clock) sees
+        it within now + 2 s .. now + 60 s."""
+        room = self._server.uncertainty + 0.5
+        low = DEADLINE_MIN.total_seconds() + room
+        high = DEADLINE_MAX.total_seconds() - room
+        if low > high:
+            # A very slow Time answer: measure again (the next one is usually quick).
+            self._server.calibrate()
+            room = self._server.uncertainty + 0.5
+            low = DEADLINE_MIN.total_seconds() + room
+            high = max(low, DEADLINE_MAX.total_seconds() - room)
+        return min(max(self.deadline, low), high)
 
     def _wait_past(self, deadline: float) -> None:
         """Sleep until the server's clock is past ``deadline`` (plus the safety margin).
 
-        Only then can a lookup prove an order absent. An injected clock is trusted for the
-        waiting but not for the conclusion: once it says "past", Kraken's ``Time`` must agree
-        (a clock running ahead of Kraken's would look too early and miss a late order).
+        Only then can a lookup prove an order absent. The estimate paces the waiting; the
+        conclusion is Kraken's: ``Time`` must say the target has passed (an estimate running
+        ahead of Kraken's clock would look too early and miss a late order).
         Raises whatever reading the server's time raises.
         """
         target = deadline + self.margin
+        local = self._clock if self._clock is not None else _time.time
+        ask = False
         for _ in range(1000):
-            if self._clock is not None:
-                now = self._clock()
-                if now >= target:
-                    now = self._server_time()
-            else:
-                now = self._calibrate()
-            # The margin already puts target strictly after the deadline.
-            if now >= target:
-                return
-            self._sleep(target - now + (0.0 if self._clock is not None else 0.5))
+            estimate = self._server.now()
+            if estimate >= target or ask:
+                # unixtime is truncated and was read before the answer left: the server's
+                # clock is at least this, so "past" is never concluded too soon.
+                if self._server.calibrate() >= target:
+                    return
+                estimate = self._server.now()
+            wanted = max(0.0, target - estimate) + 0.25
+            before = local()
+            self._sleep(wanted)
+            # A sleep that did not move the local clock (an injected one) says nothing about
+            # the server's: ask Kraken after it instead of trusting the estimate.
+            ask = local() - before < wanted / 2
         raise OutcomeUnknownError(f"the server clock did not pass {target}")
 
     def _local_now(self) -> float:
         """The time for bookkeeping fields when the server may not be reachable."""
         try:
-            return self._clock() if self._clock is not None else _time.time() + (self._offset or 0)
+            clock = self._clock if self._clock is not None else _time.time
+            return clock() + (self._server.offset or 0.0)
         except Exception:  # an injected clock failing must not stop an intent being marked
             return _time.time()
 
@@ -716,7 +818,17 @@ class OrderManager:
         A userref from the allocator must be one nothing in the cache carries (a group cancel
         would take the other order with it): checked as the intent is written.
         """
-        now = self.now()
+        try:
+            now = self.now()
+            ahead = self._deadline_ahead()
+        except OmsError as exc:
+            raise ServerTimeUnavailable(
+                f"could not read Kraken's time to set the order's deadline "
+                f"({type(exc).__name__}: {exc}); nothing was sent"
+            ) from exc
+        # A time Kraken's clock had certainly reached before this request is sent: an order
+        # that opened before it cannot be this intent's, whatever any local clock says.
+        not_before = self._server.floor
 
         def write(userref: int, *, fresh: bool) -> tuple[OrderRequest, Intent]:
             final = attrs.evolve(request, userref=userref, validate=dry_run, deadline=None)
@@ -734,9 +846,10 @@ class OrderManager:
                 is_group=group_ref is not None,
                 validate=dry_run,
                 attempts=1,
-                deadline=now + self.deadline,
+                deadline=now + ahead,
                 owner=self._owner.token,
                 updated_at=now,
+                not_before=not_before,
             )
             self.cache.add_intent(intent, fresh_userref=fresh)
             return final, intent
@@ -749,7 +862,11 @@ class OrderManager:
     def _send(self, intent: Intent, request: OrderRequest) -> Any:
         assert intent.deadline is not None
         self._count("AddOrder")
-        return self.client.add_order(attrs.evolve(request, deadline=_utc(intent.deadline)))
+        # The deadline was set by the server's clock: it is checked against the same estimate,
+        # not against a local clock that may have stepped since.
+        return self.client.add_order(
+            attrs.evolve(request, deadline=_utc(intent.deadline)), now=self.now()
+        )
 
     def _drive(self, flight: _Flight, request: OrderRequest) -> Placement:
         """Send until the outcome is known; deliberate ends are raised as :class:`_Final`."""
@@ -879,7 +996,7 @@ class OrderManager:
             expect_deadline=intent.deadline,
             expect_states=[IntentState.PENDING],
             attempts=intent.attempts + 1,
-            deadline=now + self.deadline,
+            deadline=now + self._deadline_ahead(),
             updated_at=now,
         )
         if updated is None:
@@ -1098,7 +1215,7 @@ class OrderManager:
                 closed: list[Order] = []
                 for order in self.client.iter_closed_orders(userref=userref, start=since):
                     closed.append(order)
-                self._count("ClosedOrders", max(1, -(-len(closed) // 50)))
+                self._count("ClosedOrders", _pages(len(closed)))
                 return opened + closed
             except OmsError as exc:
                 if exc.outcome_known and not exc.retry_safe:
@@ -1108,16 +1225,40 @@ class OrderManager:
         assert last is not None
         raise _Undecided(last)
 
+    def _since(self, intent: Intent) -> float:
+        """The earliest open time an order answering ``intent`` can have: Kraken's confirmed
+        time before the send (intents written before oms recorded it: their ``created_at``),
+        less the slack for the exchange's own clocks."""
+        anchor = intent.not_before if intent.not_before is not None else intent.created_at
+        return anchor - self.match_slack
+
     def _matches(self, intent: Intent, order: Order) -> bool:
+        """Whether ``order`` is what ``intent`` asked for: every field the intent fixed
+        (userref, pair, side, type, volume, prices, leverage, the flags it set) must agree,
+        and it must not have opened before the request could have been sent."""
         if order.userref != intent.userref or order.pair.upper() != intent.pair.upper():
             return False
         if order.side.value != intent.side or order.descr.ordertype_raw != intent.ordertype:
             return False
         if order.vol != intent.volume:
             return False
-        if intent.price is not None and order.descr.price != intent.price:
+        params = intent.params
+        for name, shown in (("price", order.descr.price), ("price2", order.descr.price2)):
+            wanted = params.get(name)
+            if wanted is None or not _ABSOLUTE.fullmatch(str(wanted)):
+                continue  # not set, or relative (+5, -1%: Kraken shows the resolved price)
+            if not isinstance(shown, Decimal) or shown != Decimal(str(wanted)):
+                return False
+        leverage = params.get("leverage")
+        if leverage is not None and str(order.descr.leverage or "none") not in (
+            str(leverage),
+            f"{leverage}:1",
+        ):
             return False
-        return order.opentm >= intent.created_at - self.match_slack
+        flags = {f for f in str(params.get("oflags") or "").split(",") if f}
+        if not flags <= set(order.oflags):
+            return False
+        return order.opentm >= self._since(intent)
 
     def _lookup(self, intent: Intent, *, wait: bool = True) -> Order | None:
         """The exchange's order for ``intent``, adopted into the cache; None if provably absent.
@@ -1131,7 +1272,7 @@ class OrderManager:
                 self._wait_past(intent.deadline)
             except Exception as exc:  # Time unreachable, or a clock that never gets there
                 raise _Undecided(exc) from exc
-        seen = self._fetch_by_userref(intent.userref, intent.created_at - self.match_slack)
+        seen = self._fetch_by_userref(intent.userref, self._since(intent))
         # Everything seen is real and current: keep it, whatever the outcome.
         synced_at = self.now()
         self.cache.upsert_orders(seen, synced_at=synced_at)
@@ -1316,25 +1457,88 @@ class OrderManager:
         self._count("OpenOrders")
         opened = list(self.client.open_orders())
         closed = list(self.client.iter_closed_orders(start=cursor, closetime="close"))
-        self._count("ClosedOrders", max(1, -(-len(closed) // 50)))
+        self._count("ClosedOrders", _pages(len(closed)))
         seen = {o.txid for o in opened} | {o.txid for o in closed}
         stale = sorted(self.cache.txids(status=OPEN_STATUSES) - seen)
-        refreshed: list[Order] = []
-        if stale:
-            self._count("QueryOrders", -(-len(stale) // 50))
-            refreshed = list(self.client.query_orders(stale))
+        refreshed, missing = self._query_known(stale)
+        everything = [*opened, *closed, *refreshed]
+        foreign = self._foreign(everything)
         # The cursor trails the sync's start by the slack, so an order closing during this
         # sync, or stamped by a clock a little behind ours, is fetched again next time.
         # Oldest answer first, so a later one wins (an order open at the first call may have
         # closed by the second; the cache also never reopens a closed order).
         self.cache.apply_sync(
-            [*opened, *closed, *refreshed],
+            everything,
             synced_at=started,
             meta={_SYNC_CURSOR: repr(started - self.match_slack), _SYNC_AT: repr(started)},
         )
+        for txid, note in missing.items():
+            self.cache.mark_missing(txid, at=started, note=note)
+            logger.warning("cached order %s is unknown to the exchange (%s)", txid, note)
         return SyncResult(
-            open=len(opened), closed=len(closed), refreshed=len(refreshed), at=started
+            open=len(opened),
+            closed=len(closed),
+            refreshed=len(refreshed),
+            at=started,
+            foreign=tuple(o.txid for o in foreign),
+            missing=tuple(sorted(missing)),
         )
+
+    def _query_known(self, txids: Sequence[str]) -> tuple[list[Order], dict[str, str]]:
+        """QueryOrders for ``txids``: the orders found, and for each txid the exchange does
+        not know, what it answered.
+
+        One unknown txid makes Kraken refuse the whole batch (``EOrder:Invalid order`` or
+        ``EOrder:Unknown order``), so a refused batch is asked again one txid at a time: the
+        rest are found, and only the unknown ones are set aside.
+        """
+        found: list[Order] = []
+        missing: dict[str, str] = {}
+        for i in range(0, len(txids), _CANCEL_BATCH):
+            batch = list(txids[i : i + _CANCEL_BATCH])
+            self._count("QueryOrders")
+            try:
+                found.extend(self.client.query_orders(batch))
+                continue
+            except (UnknownOrder, InvalidOrder):
+                pass
+            for txid in batch:
+                self._count("QueryOrders")
+                try:
+                    found.extend(self.client.query_orders([txid]))
+                except (UnknownOrder, InvalidOrder) as exc:
+                    missing[txid] = f"QueryOrders answered {exc}"
+        return found, missing
+
+    def _foreign(self, orders: Sequence[Order]) -> list[Order]:
+        """Orders in this program's userref range that this database did not place and did
+        not know yet; their userrefs are reserved machine-wide (never handed out)."""
+        lo, hi = self.allocator.lo, self.allocator.hi
+        candidates = [o for o in orders if o.userref is not None and lo <= o.userref <= hi]
+        if not candidates:
+            return []
+        ours = self.cache.placed_here(o.txid for o in candidates)
+        known = self.cache.txids()
+        foreign = [o for o in candidates if o.txid not in ours and o.txid not in known]
+        store = getattr(self.allocator, "store", None)
+        for order in foreign:
+            assert order.userref is not None
+            if store is not None and hasattr(store, "reserve"):
+                store.reserve(
+                    order.userref,
+                    txid=order.txid,
+                    reason="seen on the exchange, not placed by this program",
+                    seen_at=self._local_now(),
+                )
+            logger.warning(
+                "order %s carries userref %s, inside this program's range %s..%s, but was not "
+                "placed by it; the userref is reserved and will not be handed out",
+                order.txid,
+                order.userref,
+                lo,
+                hi,
+            )
+        return foreign
 
     # --- cancels -------------------------------------------------------------------------
 
@@ -1358,7 +1562,7 @@ class OrderManager:
         self._count("CancelOrder")
         try:
             result = self.client.cancel_order(txid=txid)
-        except UnknownOrder:
+        except (UnknownOrder, InvalidOrder):
             # Not open: closed meanwhile, or cancelled by a first try whose answer was lost.
             self._refresh([txid])
             raise
@@ -1370,52 +1574,40 @@ class OrderManager:
         itself is done, and until the next sync the cache keeps the last state it knew
         (never a guessed one)."""
         try:
-            self._count("QueryOrders", -(-len(txids) // 50))
-            rows = list(self.client.query_orders(txids))
+            rows, missing = self._query_known(list(txids))
+            now = self.now()
         except OmsError as exc:
             logger.warning("could not read back %s after a cancel: %s", ", ".join(txids), exc)
             return
-        self.cache.upsert_orders(rows, synced_at=self.now())
+        self.cache.upsert_orders(rows, synced_at=now)
+        for txid, note in missing.items():
+            self.cache.mark_missing(txid, at=now, note=note)
 
     @_busy
     def cancel_group(self, group: Group | int) -> GroupCancelResult:
-        """Cancel every open order of a group with one CancelOrder (the userref as ``txid``),
-        then check what each order became (see :class:`GroupCancelResult`)."""
+        """Cancel every open order of a group, never an order that is not the group's.
+
+        OpenOrders for the userref comes first. When every open order carrying it is one this
+        database placed, one CancelOrder with the userref as ``txid`` cancels them all (the
+        support note's way). When another program's order carries the userref too, the
+        members are cancelled by txid instead (CancelOrderBatch, 50 a request) and the others
+        are left open and reported as ``outsiders``. Then what each order became is checked
+        (see :class:`GroupCancelResult`).
+        """
         userref = group.userref if isinstance(group, Group) else check_userref(group)
-
-        def send() -> CancelResult:
-            self._count("CancelOrder")
-            try:
-                return self.client.cancel_order(userref=userref)
-            except UnknownOrder:
-                # No open order carries the userref (or a lost answer's repeat found none).
-                return CancelResult(0)
-
-        return self._cancel_checked((userref,), send)
+        return self._cancel_checked((userref,), batch=False)
 
     @_busy
     def cancel_groups(self, groups: Iterable[Group | int]) -> GroupCancelResult:
-        """Cancel several groups with CancelOrderBatch (50 userrefs a request), then check as
-        :meth:`cancel_group` does, for all of them together."""
+        """Cancel several groups at once (CancelOrderBatch, 50 entries a request) with the
+        same rule as :meth:`cancel_group`: a userref only other programs' orders share with
+        no one is cancelled by userref, the members of a shared one by txid."""
         refs = list(
             dict.fromkeys(g.userref if isinstance(g, Group) else check_userref(g) for g in groups)
         )
         if not refs:
             raise ValidationError("no groups to cancel", field="groups")
-
-        def send() -> CancelResult:
-            count, pending = 0, False
-            for i in range(0, len(refs), _CANCEL_BATCH):
-                self._count("CancelOrderBatch")
-                try:
-                    batch = self.client.cancel_order_batch(userrefs=refs[i : i + _CANCEL_BATCH])
-                except UnknownOrder:
-                    batch = CancelResult(0)
-                count += batch.count
-                pending = pending or batch.pending
-            return CancelResult(count, pending)
-
-        return self._cancel_checked(tuple(refs), send)
+        return self._cancel_checked(tuple(refs), batch=True)
 
     def _open_with(self, userrefs: Sequence[int]) -> dict[str, Order]:
         self._count("OpenOrders")
@@ -1424,30 +1616,77 @@ class OrderManager:
         wanted = set(userrefs)
         return {o.txid: o for o in self.client.open_orders() if o.userref in wanted}
 
-    def _cancel_checked(
-        self, userrefs: Sequence[int], send: Callable[[], CancelResult]
-    ) -> GroupCancelResult:
-        """Send the cancel, then judge it by which orders it cancelled, not by counts.
+    def _send_cancels(
+        self, by_userref: Sequence[int], by_txid: Sequence[str], *, batch: bool
+    ) -> CancelResult:
+        """CancelOrder for one userref alone (unless ``batch``); otherwise CancelOrderBatch,
+        50 ids a request. "No such order" from Kraken counts as nothing cancelled."""
+        if not batch and len(by_userref) == 1 and not by_txid:
+            self._count("CancelOrder")
+            try:
+                return self.client.cancel_order(userref=by_userref[0])
+            except (UnknownOrder, InvalidOrder):
+                return CancelResult(0)
+        entries: list[tuple[str, int | str]] = [("userref", r) for r in by_userref]
+        entries += [("txid", t) for t in by_txid]
+        count, pending = 0, False
+        for i in range(0, len(entries), _CANCEL_BATCH):
+            chunk = entries[i : i + _CANCEL_BATCH]
+            self._count("CancelOrderBatch")
+            try:
+                batch = self.client.cancel_order_batch(
+                    userrefs=[int(v) for k, v in chunk if k == "userref"],
+                    txids=[str(v) for k, v in chunk if k == "txid"],
+                )
+            except (UnknownOrder, InvalidOrder):
+                batch = CancelResult(0)
+            count += batch.count
+            pending = pending or batch.pending
+        return CancelResult(count, pending)
+
+    def _cancel_checked(self, userrefs: Sequence[int], *, batch: bool) -> GroupCancelResult:
+        """Cancel the groups' own orders, then judge it by which orders it cancelled.
 
         Counts can agree by accident (a member that filled, and an outsider cancelled in its
         place), and a lost answer makes them disagree although everything was cancelled.
-        OpenOrders just before says what the cancel could act on; OpenOrders after what it
-        left; QueryOrders what became of the rest (and their executed volume).
+        OpenOrders just before says what the cancel could act on, and whether strangers share
+        a userref; OpenOrders after what it left; QueryOrders what became of the rest (and
+        their executed volume).
         """
-        members = [o.txid for ref in userrefs for o in self.cache.open_orders(userref=ref)]
+        members = {o.txid for ref in userrefs for o in self.cache.members(ref)}
         before = self._open_with(userrefs)
         started = self.now()
         # Outsiders are known to the cache from here on, whatever happens next.
         self.cache.upsert_orders(before.values(), synced_at=started)
-        result = send()
+        own = members | self.cache.placed_here(before)
+        strangers = {t for t in before if t not in own}
+        shared: set[int] = set()
+        for txid in strangers:
+            ref = before[txid].userref
+            if ref is not None:
+                shared.add(ref)
+        by_userref = [ref for ref in userrefs if ref not in shared]
+        by_txid = sorted(t for t in own if t in before and before[t].userref in shared)
+        if strangers:
+            logger.warning(
+                "userref(s) %s are shared with %d order(s) this database did not place; "
+                "cancelling the group's own %d order(s) by txid and leaving the others open",
+                sorted(shared),
+                len(strangers),
+                len(by_txid),
+            )
+        if by_userref or by_txid:
+            result = self._send_cancels(by_userref, by_txid, batch=batch)
+        else:
+            result = CancelResult(0)
         after = self._open_with(userrefs)
         now = self.now()
         self.cache.upsert_orders(after.values(), synced_at=now)
-        asked = sorted((set(members) | set(before)) - set(after))
-        final: dict[str, Order] = {}
-        if asked:
-            self._count("QueryOrders", -(-len(asked) // 50))
-            final = {o.txid: o for o in self.client.query_orders(asked)}
+        asked = sorted((own | set(before)) - set(after))
+        found, missing = self._query_known(asked)
+        final = {o.txid: o for o in found}
+        for txid, note in missing.items():
+            self.cache.mark_missing(txid, at=now, note=note)
         cancelled = {t for t in before if t in final and final[t].status is OrderStatus.CANCELED}
         if result.count > len(cancelled):
             # It cancelled orders that were not open a moment before: placed in between.
@@ -1456,19 +1695,25 @@ class OrderManager:
                     final[order.txid] = order
                     cancelled.add(order.txid)
         self.cache.upsert_orders(final.values(), synced_at=now)
-        known = set(members)
+        own |= self.cache.placed_here(final)
+        touched = cancelled - own
         outcome = GroupCancelResult(
             userrefs=tuple(userrefs),
             count=result.count,
             expected=len(members),
-            confirmed_empty=not after,
-            leftovers=tuple(sorted(after)),
+            confirmed_empty=not (set(after) & own),
+            leftovers=tuple(sorted(set(after) & own)),
             pending=result.pending,
-            cancelled=tuple(sorted(cancelled)),
-            closed=tuple(sorted(t for t in known if t in final and t not in cancelled)),
-            outsiders=tuple(sorted((set(before) | set(after) | cancelled) - known)),
-            unaccounted=tuple(sorted(t for t in known if t not in final and t not in after)),
+            cancelled=tuple(sorted(cancelled & own)),
+            closed=tuple(sorted(t for t in own if t in final and t not in cancelled)),
+            outsiders=tuple(sorted(strangers | (set(after) - own) | touched)),
+            unaccounted=tuple(
+                sorted(t for t in own if t not in final and t not in after and t not in missing)
+            ),
             count_known=result.count >= len(cancelled),
+            outsiders_cancelled=tuple(sorted(touched)),
+            by_txid=tuple(by_txid),
+            missing=tuple(sorted(missing)),
         )
         if not outcome.ok:
             logger.warning("group cancel did not check out: %s", outcome)
@@ -1477,14 +1722,14 @@ class OrderManager:
                 "group cancel answered count %d, but %d cancels are confirmed (a lost answer "
                 "repeated); judged by the confirmation",
                 outcome.count,
-                len(outcome.cancelled),
+                len(cancelled),
             )
         return outcome
 
     def _closed_since(self, userrefs: Sequence[int], since: float) -> list[Order]:
         ref = userrefs[0] if len(userrefs) == 1 else None
         found = list(self.client.iter_closed_orders(userref=ref, start=since, closetime="close"))
-        self._count("ClosedOrders", max(1, -(-len(found) // 50)))
+        self._count("ClosedOrders", _pages(len(found)))
         wanted = set(userrefs)
         return [o for o in found if o.userref in wanted]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import filelock
 import platformdirs
 
-from oms.errors import OmsError, ValidationError
+from oms.errors import NonceLockTimeout, ValidationError
 
 __all__ = ["SCALES", "NonceSource", "default_directory"]
 
@@ -75,6 +75,26 @@ class NonceSource:
     def __repr__(self) -> str:
         return f"NonceSource(path={str(self.path)!r})"
 
+    @property
+    def _holder(self) -> Path:
+        # Who holds the lock and since when ("pid unix-time"), for the process that waits.
+        return self.path.with_suffix(".holder")
+
+    def _holder_message(self) -> str:
+        waited = self._file_lock.timeout
+        try:
+            pid_text, since_text = self._holder.read_text().split()
+            pid, since = int(pid_text), float(since_text)
+        except (OSError, ValueError):
+            who = "another process holds it"
+        else:
+            who = f"process {pid} has held it for {max(0.0, time.time() - since):.1f} s"
+        return (
+            f"could not take this API key's nonce lock within {waited:g} s: {who}. A request "
+            "holds the lock until it is answered, at most its overall deadline (20 s by "
+            f"default); a process holding it longer is stuck. Lock file: {self.path}.lock"
+        )
+
     def last(self) -> int:
         """The largest nonce handed out so far for this key on this machine (0 if none)."""
         try:
@@ -93,11 +113,9 @@ class NonceSource:
             try:
                 self._file_lock.acquire()
             except filelock.Timeout:
-                raise OmsError(
-                    f"could not lock the nonce file {self.path} within "
-                    f"{self._file_lock.timeout} s: another process holds it"
-                ) from None
+                raise NonceLockTimeout(self._holder_message()) from None
             try:
+                self._holder.write_text(f"{os.getpid()} {time.time():.3f}")
                 nonce = max(self._clock_ns() // self._divisor, self.last() + 1)
                 tmp = self.path.with_suffix(f".tmp{os.getpid()}")
                 tmp.write_text(str(nonce))

@@ -22,12 +22,15 @@ network: the in-process sandbox and the test fakes plug in there.
 
 from __future__ import annotations
 
+import contextvars
+import io
 import ipaddress
 import itertools
 import json
 import logging
 import os
 import re
+import socket
 import ssl
 import threading
 import time
@@ -39,6 +42,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import attrs
 import requests
 import requests.adapters
+import urllib3
+import urllib3.connection
 import urllib3.exceptions
 
 from oms._version import USER_AGENT
@@ -55,6 +60,8 @@ from oms.errors import (
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
+    "DeadlineAdapter",
     "HTTPResponse",
     "TLSAdapter",
     "Transcript",
@@ -68,6 +75,9 @@ logger = logging.getLogger(__name__)
 #: (connect, read) seconds. The connect timeout is a little over a multiple of 3 s, the TCP
 #: retransmission window, as the requests docs advise.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
+#: Seconds one request may take in all, connect to the last byte of the answer. Well under
+#: the minute another process waits for the key's nonce lock (held while a request is out).
+DEFAULT_TOTAL_TIMEOUT = 20.0
 
 
 # --- TLS ----------------------------------------------------------------------------------
@@ -108,7 +118,115 @@ def _refuse_unverified(verify: object) -> None:
         )
 
 
-class TLSAdapter(requests.adapters.HTTPAdapter):
+# --- the overall deadline of one request ---------------------------------------------------
+
+# When the request in this thread (or task) must be answered by, on the monotonic clock.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "oms_request_deadline", default=None
+)
+
+
+class _DeadlineSocket:
+    """A connected socket as one response reads it: no read waits past the request's overall
+    deadline. The read timeout alone bounds each read, not their sum: a server trickling a
+    byte every half second would hold the request (and the key's nonce lock) for ever."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._timeout = sock.gettimeout()
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+        self._sock.settimeout(value)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request's overall deadline has passed")
+        self._sock.settimeout(left if self._timeout is None else min(self._timeout, left))
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer, nbytes, flags)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self._arm()
+        return self._sock.recv(bufsize, flags)
+
+    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        # http.client reads the status line, headers and body through this file: route its
+        # reads through recv_into above.
+        if "r" not in mode or "b" not in mode:
+            return self._sock.makefile(mode, *args, **kwargs)  # type: ignore[call-overload]
+        self._sock._io_refs += 1  # type: ignore[attr-defined]  # as socket.makefile does
+        return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore[arg-type]
+
+    def _decref_socketios(self) -> None:
+        self._sock._decref_socketios()  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _DeadlineConnection:
+    """Mixed into urllib3's connections: the response is read through a
+    :class:`_DeadlineSocket` while a deadline is set for the request."""
+
+    sock: Any
+
+    def getresponse(self) -> Any:
+        deadline = _DEADLINE.get()
+        real = self.sock
+        if deadline is None or real is None:
+            return super().getresponse()  # type: ignore[misc]
+        proxy = _DeadlineSocket(real, deadline)
+        self.sock = proxy
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        finally:
+            if self.sock is proxy:  # kept for the next request on this connection
+                self.sock = real
+
+
+class _HTTPConnection(_DeadlineConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """An ``HTTPAdapter`` whose connections honour the transport's overall deadline."""
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+
+class TLSAdapter(DeadlineAdapter):
     """An ``HTTPAdapter`` whose every connection uses one verified TLS 1.2+ context."""
 
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None, **kwargs: Any):
@@ -499,11 +617,22 @@ class Transport:
         self,
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
         user_agent: str = USER_AGENT,
         transcript: Transcript | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ):
         self.timeout = _check_timeout(timeout)
+        if (
+            isinstance(total_timeout, bool)
+            or not isinstance(total_timeout, (int, float))
+            or not 0 < total_timeout <= 3600
+        ):
+            raise ValidationError(
+                f"total_timeout must be seconds in (0, 3600], not {total_timeout!r}",
+                field="total_timeout",
+            )
+        self.total_timeout = float(total_timeout)
         if not user_agent.strip():
             raise ValidationError(
                 "the User-Agent must not be empty: Cloudflare answers 403 without one",
@@ -514,10 +643,14 @@ class Transport:
         self._session = requests.Session()
         self._session.verify = True
         self._session.mount("https://", TLSAdapter(ssl_context=ssl_context))
+        self._session.mount("http://", DeadlineAdapter())
         self._seq = itertools.count(1)
 
     def __repr__(self) -> str:
-        return f"Transport(timeout={self.timeout!r}, user_agent={self.user_agent!r})"
+        return (
+            f"Transport(timeout={self.timeout!r}, total_timeout={self.total_timeout!r}, "
+            f"user_agent={self.user_agent!r})"
+        )
 
     def __enter__(self) -> Transport:
         return self
@@ -593,6 +726,7 @@ class Transport:
                 _as_bytes(prepared.body),
             )
         started = time.monotonic()
+        token = _DEADLINE.set(started + self.total_timeout)
         try:
             response = self._session.send(
                 prepared,
@@ -605,10 +739,18 @@ class Transport:
             content = response.content
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             error = translate(e, what)
+            if time.monotonic() - started >= self.total_timeout and error.may_have_reached:
+                error = RequestTimeout(
+                    f"{what}: no complete answer within the overall deadline of "
+                    f"{self.total_timeout:g} s (connect to the last byte); the request may have "
+                    "reached Kraken"
+                )
             logger.debug("%s failed: %s", what, type(error).__name__)
             if self.transcript is not None:
                 self.transcript.failure(seq, error)
             raise error from None
+        finally:
+            _DEADLINE.reset(token)
         elapsed = time.monotonic() - started
         status = response.status_code
         # Lower-case names: HTTP header names are case-insensitive, dict lookups are not.

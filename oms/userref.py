@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
+from oms.account import AccountIdentity, AccountState
 from oms.cache import OrderCache
 from oms.errors import AllocatorExhausted, ValidationError
 
@@ -95,9 +96,14 @@ def sub_range(
     return start, end
 
 
-def _open_cache(where: OrderCache | str | os.PathLike[str]) -> tuple[OrderCache, bool]:
-    """The cache to persist in, and whether it was opened here (and must be closed here)."""
-    if isinstance(where, OrderCache):
+#: Where a persisted allocator keeps its sequence: an order cache, an account's machine-wide
+#: state (:class:`~oms.account.AccountState`), or the path of an order cache.
+Store = OrderCache | AccountState
+
+
+def _open_cache(where: Store | str | os.PathLike[str]) -> tuple[Store, bool]:
+    """The store to persist in, and whether it was opened here (and must be closed here)."""
+    if isinstance(where, (OrderCache, AccountState)):
         return where, False
     return OrderCache(where), True
 
@@ -120,8 +126,13 @@ class _Ranged:
 class _Persisted:
     """Closing for allocators that may have opened their own database connection."""
 
-    _cache: OrderCache | None
+    _cache: Store | None
     _owns: bool
+
+    @property
+    def store(self) -> Store | None:
+        """Where the sequence is kept (``None`` for a timestamp allocator kept in memory)."""
+        return self._cache
 
     def close(self) -> None:
         """Close the database connection if this allocator opened it (not a cache passed in)."""
@@ -141,17 +152,19 @@ _P = TypeVar("_P", bound=_Persisted)
 class CounterAllocator(_Ranged, _Persisted):
     """``lo``, ``lo + 1``, ... persisted in SQLite; atomic across threads and processes.
 
-    ``where`` is an :class:`~oms.cache.OrderCache` or a database path (several counters, with
-    different ``name`` or ranges, can share one file). The counter never wraps: reusing a
-    userref would make old and new orders indistinguishable, so past ``hi`` it raises
-    :class:`~oms.errors.AllocatorExhausted`. With ``skip_in_use`` (the default) a value any
-    order, intent or group in that file already carries is stepped over, in the same
-    transaction as the step.
+    ``where`` is an account's machine-wide :class:`~oms.account.AccountState` (see
+    :meth:`for_account`, the :class:`~oms.OrderManager`'s default), an
+    :class:`~oms.cache.OrderCache` or a database path (several counters, with different
+    ``name`` or ranges, can share one file). The counter never wraps: reusing a userref would
+    make old and new orders indistinguishable, so past ``hi`` it raises
+    :class:`~oms.errors.AllocatorExhausted`. With ``skip_in_use`` (the default) a value that is
+    in use there (an order, intent or group in a cache; a reserved userref in an account
+    state) is stepped over, in the same transaction as the step.
     """
 
     def __init__(
         self,
-        where: OrderCache | str | os.PathLike[str],
+        where: Store | str | os.PathLike[str],
         *,
         name: str = "counter",
         lo: int = USERREF_MIN,
@@ -164,6 +177,23 @@ class CounterAllocator(_Ranged, _Persisted):
         self.name = name
         self._skip_in_use = bool(skip_in_use)
         self._cache, self._owns = _open_cache(where)
+
+    @classmethod
+    def for_account(
+        cls,
+        identity: AccountIdentity,
+        *,
+        lo: int = USERREF_MIN,
+        hi: int = USERREF_MAX,
+        directory: str | os.PathLike[str] | None = None,
+    ) -> CounterAllocator:
+        """A counter in the account's machine-wide state: every program on this machine
+        allocating for the account (whatever its order database) shares it, and it skips
+        userrefs reserved there."""
+        lo, hi = _check_range(lo, hi)
+        allocator = cls(AccountState.for_account(identity, directory=directory), lo=lo, hi=hi)
+        allocator._owns = True
+        return allocator
 
     def __repr__(self) -> str:
         return f"CounterAllocator(name={self.name!r}, lo={self._lo}, hi={self._hi})"
@@ -261,7 +291,7 @@ class TimestampAllocator(_Ranged, _Persisted):
         lo: int = USERREF_MIN,
         hi: int = USERREF_MAX,
         clock: Callable[[], float] = time.time,
-        where: OrderCache | str | os.PathLike[str] | None = None,
+        where: Store | str | os.PathLike[str] | None = None,
         name: str = "timestamp",
         memory_only: bool = False,
         skip_in_use: bool = True,

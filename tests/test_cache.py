@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,10 +110,7 @@ def test_version_1_sequences_continue_for_both_kinds_after_the_upgrade(tmp_path:
     the upgrade each kind continues past it, so neither can repeat a value."""
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path)
-    conn.execute(
-        "CREATE TABLE userref_sequences (name TEXT, lo INTEGER, hi INTEGER, last INTEGER "
-        "NOT NULL, PRIMARY KEY (name, lo, hi))"
-    )  # version 1's table, as MIGRATIONS[0] made it
+    MIGRATIONS[0](sqlite_utils.Database(conn))  # version 1's tables
     conn.execute("INSERT INTO userref_sequences VALUES ('counter', 1, 2147483647, 41)")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()

@@ -35,7 +35,7 @@ from oms.manager import (
     Placement,
     PlacementNotRecorded,
 )
-from oms.models import AddOrderResult, Order, OrderStatus, ServerTime
+from oms.models import AddOrderResult, CancelResult, Order, OrderStatus, ServerTime
 from oms.orders import OrderRequest
 from oms.sandbox import ManualClock, Sandbox
 from oms.userref import RandomAllocator
@@ -315,8 +315,8 @@ def exchange_ignores_validate(monkeypatch: pytest.MonkeyPatch, m: OrderManager) 
     the client's own check of the answer then raises ResponseShapeError."""
     client = m.client
 
-    def add_order(request: OrderRequest) -> AddOrderResult:
-        params = attrs.evolve(request, validate=False).to_params(now=client._clock())
+    def add_order(request: OrderRequest, *, now: float | None = None) -> AddOrderResult:
+        params = attrs.evolve(request, validate=False).to_params(now=now)
         return AddOrderResult.from_api(client.call("AddOrder", **params), validate=True)
 
     monkeypatch.setattr(client, "add_order", add_order)
@@ -438,9 +438,9 @@ def test_a_connect_error_after_an_ambiguous_send_is_not_reported_as_safe(
     def down() -> ServerTime:
         raise ConnectError("GET /0/public/Time: could not connect (network down)")
 
-    def add(request: OrderRequest) -> AddOrderResult:
+    def add(request: OrderRequest, **kw: Any) -> AddOrderResult:
         try:
-            return real_add(request)
+            return real_add(request, **kw)
         finally:
             monkeypatch.setattr(m.client, "time", down)  # the network fails right after
 
@@ -456,14 +456,18 @@ def test_a_connect_error_after_an_ambiguous_send_is_not_reported_as_safe(
     assert m.cache.intents(states=[IntentState.PENDING, IntentState.UNKNOWN]) == []
 
 
-def test_a_clock_that_never_passes_the_deadline_names_the_intent(
-    sb: Sandbox, tmp_path: Path
+def test_a_server_clock_that_never_passes_the_deadline_names_the_intent(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = sb.clock
     assert isinstance(clock, ManualClock)
     m = OrderManager(sb.client(), tmp_path / "s.db", clock=clock.time, sleep=lambda s: None)
     _OPENED.append(m)
     m.place(limit(sb))
+    frozen = m.client.time()
+    # Kraken's Time stuck before the deadline: absence can never be proven, so the wait
+    # gives up (bounded) and the intent stays unknown, named.
+    monkeypatch.setattr(m.client, "time", lambda: frozen)
     sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
     with pytest.raises(OutcomeUnknownError) as info:
         m.place(limit(sb))
@@ -523,8 +527,8 @@ def test_a_cache_failure_after_a_successful_send_never_loses_the_order(
     m.place(limit(sb))
     real_add = m.client.add_order
 
-    def add(request: OrderRequest) -> AddOrderResult:
-        result = real_add(request)
+    def add(request: OrderRequest, **kw: Any) -> AddOrderResult:
+        result = real_add(request, **kw)
         holder.append(hold_write_lock(db))  # the lock is taken as the answer arrives
         return result
 
@@ -582,11 +586,11 @@ def test_an_injected_clock_ahead_of_krakens_never_proves_absence_too_early(
     real_add, real_open = m.client.add_order, m.client.open_orders
     held: list[OrderRequest] = []
 
-    def add(request: OrderRequest) -> AddOrderResult:
+    def add(request: OrderRequest, **kw: Any) -> AddOrderResult:
         if not held and m.requests["AddOrder"] == 2:  # this one is still on its way
             held.append(request)
             raise ConnectionLost("POST /0/private/AddOrder: connection dropped")
-        return real_add(request)
+        return real_add(request, **kw)
 
     def open_orders(**kw: Any) -> Any:
         seen = real_open(**kw)
@@ -595,7 +599,7 @@ def test_an_injected_clock_ahead_of_krakens_never_proves_absence_too_early(
         deadline = request.deadline if request is not None else None
         if request is not None and deadline is not None and clock.time() < deadline.timestamp() - 2:
             held.clear()
-            real_add(request)
+            real_add(request, **kw)
         return seen
 
     monkeypatch.setattr(m.client, "add_order", add)
@@ -623,10 +627,10 @@ def test_a_recovery_never_overrules_an_attempt_it_did_not_see(
 
     real_add = owner.client.add_order
 
-    def add(request: OrderRequest) -> AddOrderResult:
+    def add(request: OrderRequest, **kw: Any) -> AddOrderResult:
         if stale:
             recoverer._resolve_as(stale[0], IntentState.ABSENT, [])
-        return real_add(request)
+        return real_add(request, **kw)
 
     monkeypatch.setattr(owner, "_next_attempt", next_attempt)
     monkeypatch.setattr(owner.client, "add_order", add)
@@ -645,10 +649,10 @@ def test_a_placed_answer_wins_over_an_absent_verdict_reached_meanwhile(
     owner.place(limit(sb))
     real_add = owner.client.add_order
 
-    def add(request: OrderRequest) -> AddOrderResult:
+    def add(request: OrderRequest, **kw: Any) -> AddOrderResult:
         (intent,) = owner.cache.intents(states=[IntentState.PENDING])
         recoverer._resolve_as(intent, IntentState.ABSENT, [])  # wrong, but it happened
-        return real_add(request)
+        return real_add(request, **kw)
 
     monkeypatch.setattr(owner.client, "add_order", add)
     placed = owner.place(limit(sb))
@@ -683,7 +687,7 @@ _OWNER_CHILD = textwrap.dedent(
     import sys
     from oms.manager import OrderManager
     from oms.sandbox import ManualClock, Sandbox
-    sb = Sandbox.in_process(seed=1, clock=ManualClock(1.7e9))
+    sb = Sandbox.in_process(seed=3, clock=ManualClock(1.7e9))  # the parent's exchange
     m = OrderManager(sb.client(), sys.argv[1], clock=sb.clock.time, sleep=sb.clock.advance)
     print(m._owner.token, flush=True)
     sys.stdin.read()  # alive until the parent closes our stdin
@@ -783,24 +787,43 @@ def test_a_group_is_cancelled_in_one_request_and_checked(sb: Sandbox, mgr: Order
     }
 
 
-def test_a_group_cancel_mismatch_is_reported(sb: Sandbox, mgr: OrderManager) -> None:
+def test_a_group_cancel_leaves_a_stranger_sharing_the_userref_open(
+    sb: Sandbox, mgr: OrderManager
+) -> None:
     group = mgr.new_group("g")
     mine = mgr.place(limit(sb), group=group)
     # An order with the same userref placed behind the manager's back (another program).
     stranger = sb.client().add_order(OrderRequest(**_fields(limit(sb)), userref=group.userref))
     result = mgr.cancel_group(group)
-    assert result.count == 2
-    assert result.expected == 1
-    assert not result.ok
-    assert result.confirmed_empty
+    assert result.ok, result
+    assert result.by_txid == (mine.txid,)  # cancelled by txid, not by userref
+    assert (result.count, result.expected) == (1, 1)
+    assert result.cancelled == (mine.txid,)
     assert result.outsiders == stranger.txids
-    assert set(result.cancelled) == {mine.txid, *stranger.txids}
-    for txid in result.cancelled:  # the stranger is now known to the cache too
-        assert mgr.cache.order(txid) == exchange_orders(sb)[txid]
+    assert result.outsiders_cancelled == ()
+    assert result.confirmed_empty  # no member left open
+    on_exchange = exchange_orders(sb)
+    assert on_exchange[str(mine.txid)].status is OrderStatus.CANCELED
+    assert on_exchange[stranger.txids[0]].status is OrderStatus.OPEN
+    for txid in (mine.txid, *stranger.txids):  # the stranger is now known to the cache too
+        assert mgr.cache.order(str(txid)) == on_exchange[str(txid)]
 
 
-def test_a_group_cancel_is_judged_by_which_orders_it_cancelled(
+def test_a_group_cancel_without_strangers_is_one_cancel_by_userref(
     sb: Sandbox, mgr: OrderManager
+) -> None:
+    group = mgr.new_group("g")
+    placed = [mgr.place(limit(sb), group=group) for _ in range(3)]
+    before = dict(mgr.requests)
+    result = mgr.cancel_group(group)
+    assert result.ok and result.by_txid == ()
+    assert mgr.requests.get("CancelOrder", 0) - before.get("CancelOrder", 0) == 1
+    assert "CancelOrderBatch" not in mgr.requests
+    assert set(result.cancelled) == {p.txid for p in placed}
+
+
+def test_a_stranger_placed_during_a_group_cancel_is_reported_cancelled(
+    sb: Sandbox, mgr: OrderManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Counts can agree by accident: a member that filled and an outsider that was cancelled
     instead add up to the expected count. The sets do not."""
@@ -810,17 +833,26 @@ def test_a_group_cancel_is_judged_by_which_orders_it_cancelled(
     resting = mgr.place(limit(sb), group=group)
     sb.clock.advance(5)
     assert exchange_orders(sb)[str(filled.txid)].status is OrderStatus.CLOSED
-    outsider = sb.client().add_order(
-        OrderRequest(**_fields(limit(sb, price=far_price(sb) - 100)), userref=group.userref)
-    )
+    real_cancel = mgr.client.cancel_order
+    outsider: list[str] = []
+
+    def cancel(**kw: Any) -> CancelResult:
+        # Another program places with the userref between the check and the cancel.
+        request = OrderRequest(
+            **_fields(limit(sb, price=far_price(sb) - 100)), userref=group.userref
+        )
+        outsider.extend(sb.client().add_order(request).txids)
+        return real_cancel(**kw)
+
+    monkeypatch.setattr(mgr.client, "cancel_order", cancel)
     result = mgr.cancel_group(group)
     assert (result.count, result.expected) == (2, 2)  # the counts agree...
     assert not result.ok  # ...but an outsider was cancelled in the filled member's place
     assert result.closed == (filled.txid,)
-    assert set(result.cancelled) == {resting.txid, *outsider.txids}
-    assert result.outsiders == outsider.txids
+    assert result.cancelled == (resting.txid,)
+    assert result.outsiders_cancelled == tuple(outsider)
     on_exchange = exchange_orders(sb)
-    for txid in (filled.txid, resting.txid, *outsider.txids):
+    for txid in (filled.txid, resting.txid, *outsider):
         assert mgr.cache.order(str(txid)) == on_exchange[str(txid)]  # never "canceled" by guess
 
 

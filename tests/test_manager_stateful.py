@@ -1,5 +1,6 @@
-"""Under random faults, crashes and restarts no order is ever on the exchange twice or untracked,
-and after a sync the cache equals the exchange."""
+"""Under random faults, crashes, restarts and steps of the manager's clock (both ways, up to
+60 s, at any point) no order is ever on the exchange twice or untracked, no placement is
+reported failed that reached the exchange, and after a sync the cache equals the exchange."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from hypothesis.stateful import (
 
 from oms.auth import key_fingerprint
 from oms.cache import IntentState, OrderCache
-from oms.errors import OutcomeUnknownError, ValidationError
+from oms.errors import OutcomeUnknownError, ServerTimeUnavailable, ValidationError
 from oms.manager import OrderManager, OrderNotPlaced
 from oms.models import Order
 from oms.nonce import NonceSource
@@ -69,6 +70,8 @@ class ManagerMachine(RuleBasedStateMachine):
         # Another process's write transaction, ended by the manager's next back-off if set.
         self.writer: sqlite3.Connection | None = None
         self.release_on_sleep = False
+        # The manager's clock is the exchange's plus this skew (an NTP step, a resumed VM).
+        self.skew = 0.0
         self.manager = self._new_manager()
         self.synced = False
         self.hand_chosen = 0
@@ -85,7 +88,13 @@ class ManagerMachine(RuleBasedStateMachine):
         client = self.sb.client(nonce_source=self.nonces)
         # A short busy timeout, so a locked database fails fast instead of waiting 30 s.
         self.cache = OrderCache(self.db, busy_timeout=0.02)
-        return OrderManager(client, self.cache, clock=self.clock.time, sleep=sleep, deadline=10)
+        return OrderManager(
+            client,
+            self.cache,
+            clock=lambda: self.clock.time() + self.skew,
+            sleep=sleep,
+            deadline=10,
+        )
 
     def _close_manager(self) -> None:
         self.manager.close()
@@ -113,6 +122,11 @@ class ManagerMachine(RuleBasedStateMachine):
     def warm_up(self) -> None:
         self.manager.pair("XBTUSD")
 
+    @rule(step=st.integers(min_value=-60, max_value=60))
+    def clock_steps(self, step: int) -> None:
+        """The manager's clock steps (between calls); it stays within 60 s of Kraken's."""
+        self.skew = max(-60.0, min(60.0, self.skew + step))
+
     @rule(
         fault=st.sampled_from(ADD_FAULTS),
         offset=st.integers(min_value=-30, max_value=5),
@@ -120,6 +134,7 @@ class ManagerMachine(RuleBasedStateMachine):
         lookup_fails=st.booleans(),
         time_fails=st.booleans(),
         dry_run=st.sampled_from([False, False, False, True]),
+        step_mid=st.sampled_from([None, None, -60, -8, 8, 60]),
     )
     def place(
         self,
@@ -129,6 +144,7 @@ class ManagerMachine(RuleBasedStateMachine):
         lookup_fails: bool,
         time_fails: bool,
         dry_run: bool,
+        step_mid: int | None,
     ) -> None:
         last = self.sb.market.last_price("XBTUSD")
         factor = 1 + Decimal(offset if side == "buy" else -offset) / 1000
@@ -144,11 +160,25 @@ class ManagerMachine(RuleBasedStateMachine):
                 )
             if time_fails:  # Kraken's clock cannot be read to confirm the deadline passed
                 self.sb.faults.add(method="Time", kind="drop_before_commit", count=8)
+        client = self.manager.client
+        real_add = client.add_order
+
+        def add(req: OrderRequest, **kw: Any) -> Any:
+            if step_mid is not None:  # the clock steps between the intent and the send
+                self.skew = max(-60.0, min(60.0, self.skew + step_mid))
+            return real_add(req, **kw)
+
+        client.add_order = add  # type: ignore[method-assign]
         try:
             self.manager.place(request, validate=dry_run)
-        except (OrderNotPlaced, OutcomeUnknownError):
+        except OrderNotPlaced as exc:
+            # "Not placed" must be true: nothing on the exchange carries its userref.
+            carrying = [o for o in self.exchange().values() if o.userref == exc.userref]
+            assert carrying == [], (exc, carrying)
+        except (OutcomeUnknownError, ServerTimeUnavailable):
             pass
         finally:
+            del client.add_order
             self.sb.faults.clear()
         self.synced = False
 
@@ -161,7 +191,7 @@ class ManagerMachine(RuleBasedStateMachine):
         )  # fmt: skip
         try:
             self.manager.place(request)  # settle any recovery first
-        except (OrderNotPlaced, OutcomeUnknownError):
+        except (OrderNotPlaced, OutcomeUnknownError, ServerTimeUnavailable):
             return
         self.sb.faults.add(method="AddOrder", kind=fault, count=1)
         self.crash_next_wait = True
@@ -182,8 +212,8 @@ class ManagerMachine(RuleBasedStateMachine):
         client = self.manager.client
         real_add = client.add_order
 
-        def add(req: OrderRequest) -> Any:
-            result = real_add(req)
+        def add(req: OrderRequest, **kw: Any) -> Any:
+            result = real_add(req, **kw)
             self.writer = sqlite3.connect(self.db, isolation_level=None)
             self.writer.execute("BEGIN IMMEDIATE")
             return result
@@ -192,7 +222,7 @@ class ManagerMachine(RuleBasedStateMachine):
         self.release_on_sleep = release_during_backoff
         try:
             self.manager.place(request)
-        except (OrderNotPlaced, OutcomeUnknownError):
+        except (OrderNotPlaced, OutcomeUnknownError, ServerTimeUnavailable):
             pass
         finally:
             del client.add_order
@@ -221,7 +251,7 @@ class ManagerMachine(RuleBasedStateMachine):
                 )
             else:
                 self.manager.place(attrs.evolve(request, userref=userref))
-        except (OrderNotPlaced, OutcomeUnknownError):
+        except (OrderNotPlaced, OutcomeUnknownError, ServerTimeUnavailable):
             return
         self.hand_chosen += 1
         self.synced = False

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "groups": "oms.cli.orders:groups",
     "orders": "oms.cli.orders:orders",
     "place": "oms.cli.orders:place",
+    "recover": "oms.cli.orders:recover",
     "sandbox": "oms.cli.sandbox:sandbox",
     "sign": "oms.cli.sign:sign",
     "sync": "oms.cli.orders:sync",

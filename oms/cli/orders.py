@@ -41,6 +41,7 @@ __all__ = [
     "order_dict",
     "orders",
     "place",
+    "recover",
     "render_table",
     "sync",
 ]
@@ -177,7 +178,48 @@ def _table_option(f: F) -> F:
     return click.option("--table", is_flag=True, help="Aligned columns for people, not JSON.")(f)
 
 
+def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        ctx.meta[f"oms.{name}"] = value
+        return value
+
+    return store
+
+
 def _exchange_options(f: F) -> F:
+    f = click.option(
+        "--rebind",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember("rebind"),
+        help=(
+            "Bind the database to this --base-url and key/account although it belongs to "
+            "another (only when it really is the same exchange and account)."
+        ),
+    )(f)
+    f = click.option(
+        "--userref-range",
+        envvar="OMS_USERREF_RANGE",
+        metavar="LO-HI|K/N",
+        expose_value=False,
+        callback=_remember("userref_range"),
+        help=(
+            "This host's slice of the userrefs: LO-HI, or K/N (slice K of N equal slices), "
+            "when several machines trade one account [env OMS_USERREF_RANGE]."
+        ),
+    )(f)
+    f = click.option(
+        "--account",
+        "account_name",
+        envvar="OMS_ACCOUNT",
+        metavar="NAME",
+        expose_value=False,
+        callback=_remember("account"),
+        help=(
+            "Name of the Kraken account: keys given the same name share one userref "
+            "sequence on this machine [env OMS_ACCOUNT; default: the API key]."
+        ),
+    )(f)
     f = click.option(
         "--base-url",
         envvar="KRAKEN_BASE_URL",
@@ -204,8 +246,20 @@ def _manager(base_url: str, db: Path | None, *, deadline: float = 15.0) -> Itera
             f"{exc} (set KRAKEN_API_KEY and KRAKEN_API_SECRET; for the sandbox, use the key "
             "and secret `oms sandbox` printed)"
         ) from None
+    meta = click.get_current_context().meta
     client = KrakenClient(credentials, base_url=base_url)
-    manager = OrderManager(client, db or default_db(), deadline=deadline)
+    try:
+        manager = OrderManager(
+            client,
+            db or default_db(),
+            deadline=deadline,
+            account=meta.get("oms.account") or None,
+            userref_range=meta.get("oms.userref_range") or None,
+            rebind=bool(meta.get("oms.rebind")),
+        )
+    except OmsError as exc:
+        client.close()
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     try:
         yield manager
     except OmsError as exc:
@@ -402,6 +456,62 @@ def cancel(
         )
         data = {**_plain(outcome), "ok": outcome.ok}
         _emit(data, table=table)
+        if outcome.outsiders and not outcome.outsiders_cancelled:
+            click.echo(
+                f"note: {len(outcome.outsiders)} order(s) with this userref were not placed "
+                "through this database; they were left open: " + ", ".join(outcome.outsiders),
+                err=True,
+            )
+        if not outcome.ok:
+            click.echo(
+                "error: the group cancel did not check out (see leftovers, unaccounted, "
+                "outsiders_cancelled and count above)",
+                err=True,
+            )
+            raise click.exceptions.Exit(1)
+
+
+@click.command()
+@_exchange_options
+@_table_option
+def recover(base_url: str, deadline: float, db: Path | None, table: bool) -> None:
+    """Resolve placements left undecided (a crash, a lost answer) and print what became of
+    each: placed (with its txid), absent (provably never placed), or still unknown.
+
+    Exit status 3 while any stays unknown (run it again once the exchange answers).
+    """
+    with _manager(base_url, db, deadline=deadline) as manager:
+        report = manager.recover()
+        rows = []
+        for state, ids in (
+            ("placed", report.placed),
+            ("absent", report.absent),
+            ("unknown", report.unknown),
+        ):
+            for intent_id in ids:
+                intent = manager.cache.intent(intent_id)
+                rows.append(
+                    {
+                        "intent": intent_id,
+                        "outcome": state,
+                        "userref": intent.userref if intent else None,
+                        "txid": intent.txid if intent else None,
+                        "order": (
+                            f"{intent.side} {fmt(intent.volume)} {intent.pair}" if intent else None
+                        ),
+                    }
+                )
+        if table:
+            click.echo(render_table(rows, ("intent", "outcome", "userref", "txid", "order")))
+        else:
+            _emit({"resolved": report.resolved, "intents": rows}, table=False)
+        if report.unknown:
+            click.echo(
+                f"{len(report.unknown)} placement(s) are still undecided: the exchange could not "
+                "be asked; run `oms recover` again later",
+                err=True,
+            )
+            raise click.exceptions.Exit(3)
 
 
 @click.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -77,7 +78,14 @@ def _save_state(path: Path, data: dict[str, Any]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Load the exchange from FILE if it exists; save it there on exit.",
 )
-@click.option("--seed", default=0, type=int, show_default=True, help="Price path and ids.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0),
+    help=(
+        "Price path, keys and ids (default: a fresh random seed, so each start is a new "
+        "exchange that no order database can mistake for an earlier one)."
+    ),
+)
 @click.option("--no-rate-limits", is_flag=True, help="Switch off every Kraken limiter.")
 @click.option(
     "--manual-clock",
@@ -101,7 +109,7 @@ def sandbox(
     secret: str | None,
     extra_accounts: tuple[str, ...],
     state: Path | None,
-    seed: int,
+    seed: int | None,
     no_rate_limits: bool,
     manual_clock: bool,
     allow_remote: bool,
@@ -121,6 +129,10 @@ def sandbox(
     if (key is None) != (secret is None):
         raise click.BadParameter("give --key and --secret together", param_hint="--key")
     first_wanted = (key, secret) if key is not None and secret is not None else None
+    if seed is None:
+        # Its own identity (keys, secret, txid space) each start: a restarted sandbox must
+        # never look like the one an order database was bound to. --state keeps the old one.
+        seed = secrets.randbelow(2**31)
     extra = [_account_option(a) for a in extra_accounts]
 
     # Handlers first: a SIGTERM that arrives while the server starts still stops it cleanly

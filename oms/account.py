@@ -1,0 +1,241 @@
+"""Userref allocation state per Kraken account, shared by every program on this machine.
+
+Kraken enforces no uniqueness on ``userref``, and a group cancel acts on every open order
+carrying one: two programs that each count from 1 in their own order database would cancel
+each other's orders. So the state that decides "this userref is free" cannot live in one
+program's database. It lives here, in one small SQLite file per account, beside the nonce
+state (``$OMS_DATA_DIR/accounts/`` or the user data directory), named by a hash of the
+account's identity, never by the key:
+
+- by default the identity is the API key itself (hashed), so every program using one key
+  shares one sequence;
+- several keys of one account are tied together by an *account name*
+  (``OrderManager(account=...)``, ``$OMS_ACCOUNT``, ``oms --account``): every key given the
+  same name shares the name's sequence.
+
+Deleting and recreating an order database therefore continues the sequence instead of
+starting again at 1. Userrefs seen on the exchange that this machine never handed out (an
+order placed by another host or by hand, inside this program's range) are *reserved* here and
+never handed out again.
+
+Several machines on one account cannot share a file: each gets its own slice of the userref
+range (:func:`oms.userref.sub_range`, ``OrderManager(userref_range=...)``, ``$OMS_USERREF_RANGE``,
+``oms --userref-range``); see the userref guide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import sqlite_utils
+
+from oms._sqlite import SQLiteFile, advance_sequence, apply_migrations
+from oms.errors import ValidationError
+
+__all__ = [
+    "ACCOUNT_ENV",
+    "RANGE_ENV",
+    "AccountIdentity",
+    "AccountState",
+    "Reservation",
+    "parse_userref_range",
+]
+
+#: Environment variable naming the account (ties several keys to one allocation state).
+ACCOUNT_ENV = "OMS_ACCOUNT"
+#: Environment variable giving this host its userref slice: ``LO-HI`` or ``K/N``.
+RANGE_ENV = "OMS_USERREF_RANGE"
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_RANGE = re.compile(r"([0-9]{1,10})-([0-9]{1,10})")
+_SLICE = re.compile(r"([0-9]{1,6})/([0-9]{1,6})")
+
+
+@attrs.frozen
+class AccountIdentity:
+    """Who the allocation state belongs to: a hash for file names and bindings, and a label
+    for messages (the account name, or the key's first four characters; never the key)."""
+
+    digest: str
+    label: str
+
+    @classmethod
+    def of(cls, *, key: str | None = None, name: str | None = None) -> AccountIdentity:
+        """The identity for an account ``name`` if given (else ``$OMS_ACCOUNT``), or a key."""
+        if name is None:
+            name = os.environ.get(ACCOUNT_ENV) or None
+        if name is not None:
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
+                raise ValidationError(
+                    "an account name is 1-64 characters: letters, digits and . _ @ -, "
+                    "starting with a letter or digit",
+                    field="account",
+                    rule="account-name",
+                )
+            digest = hashlib.sha256(f"account:{name}".encode()).hexdigest()
+            return cls(digest=digest, label=f"account {name!r}")
+        if not key:
+            raise ValidationError(
+                "an account identity needs an API key or an account name", field="account"
+            )
+        digest = hashlib.sha256(f"key:{key}".encode()).hexdigest()
+        return cls(digest=digest, label=f"key {key[:4]}…")
+
+
+@attrs.frozen
+class Reservation:
+    """A userref this machine must never hand out: seen on the exchange, not placed by us."""
+
+    userref: int
+    txid: str | None
+    reason: str
+    seen_at: float
+
+
+def default_accounts_directory() -> Path:
+    """``accounts/`` in the oms data directory (beside ``nonces/``)."""
+    # Imported here: the nonce module decides where the data directory is, once.
+    from oms.nonce import default_directory
+
+    return default_directory().parent / "accounts"
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE userref_sequences (kind TEXT NOT NULL, name TEXT NOT NULL, "
+        "lo INTEGER NOT NULL, hi INTEGER NOT NULL, last INTEGER NOT NULL, "
+        "PRIMARY KEY (kind, name, lo, hi))"
+    )
+    db.table("reserved").create(
+        {"userref": int, "txid": str, "reason": str, "seen_at": float},
+        pk="userref",
+        not_null={"reason", "seen_at"},
+    )
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+
+
+_MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        apply_migrations(db, _MIGRATIONS, what="account state")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _is_reserved(db: sqlite_utils.Database, userref: int) -> bool:
+    return db.execute("SELECT 1 FROM reserved WHERE userref = ?", [userref]).fetchone() is not None
+
+
+class AccountState(SQLiteFile):
+    """The allocation state of one account on this machine (see the module docstring).
+
+    Open it with :meth:`for_account`; a path is for tests and special set-ups. It offers the
+    same ``advance_sequence`` as :class:`~oms.cache.OrderCache`, so every persisted allocator
+    (:class:`~oms.userref.CounterAllocator`, :class:`~oms.userref.TimestampAllocator`) can keep
+    its sequence here; ``skip_in_use`` steps over reserved userrefs.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
+        super().__init__(path, busy_timeout=busy_timeout, migrate=_migrate)
+
+    @classmethod
+    def for_account(
+        cls,
+        identity: AccountIdentity,
+        *,
+        directory: str | os.PathLike[str] | None = None,
+    ) -> AccountState:
+        folder = Path(directory) if directory is not None else default_accounts_directory()
+        state = cls(folder / f"{identity.digest[:40]}.sqlite")
+        if state.get_meta("label") is None:
+            state.set_meta("label", identity.label)
+        return state
+
+    def advance_sequence(
+        self,
+        name: str,
+        lo: int,
+        hi: int,
+        step: Callable[[int | None], int],
+        *,
+        kind: str = "counter",
+        skip_in_use: bool = False,
+    ) -> int:
+        """Like :meth:`oms.cache.OrderCache.advance_sequence`; "in use" means reserved."""
+        with self._write() as db:
+            in_use = (lambda v: _is_reserved(db, v)) if skip_in_use else None
+            return advance_sequence(db, (kind, name, lo, hi), step, in_use=in_use)
+
+    def sequence_last(self, name: str, lo: int, hi: int, *, kind: str = "counter") -> int | None:
+        rows = self._query(
+            "SELECT last FROM userref_sequences WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
+            [kind, name, lo, hi],
+        )
+        return int(rows[0]["last"]) if rows else None
+
+    def reserve(self, userref: int, *, txid: str | None, reason: str, seen_at: float) -> bool:
+        """Never hand ``userref`` out again; ``False`` if it was reserved already."""
+        with self._write() as db:
+            if _is_reserved(db, userref):
+                return False
+            db.table("reserved").insert(
+                {"userref": userref, "txid": txid, "reason": reason, "seen_at": seen_at}
+            )
+            return True
+
+    def is_reserved(self, userref: int) -> bool:
+        with self._lock:
+            return _is_reserved(self._db, userref)
+
+    def reservations(self) -> list[Reservation]:
+        rows = self._query("SELECT * FROM reserved ORDER BY userref")
+        return [Reservation(**r) for r in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", [key])
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as db:
+            db.table("meta").upsert({"key": key, "value": value}, pk="key")
+
+
+def parse_userref_range(text: str) -> tuple[int, int]:
+    """``"LO-HI"`` (inclusive) or ``"K/N"`` (slice K of N, counted from 1) as ``(lo, hi)``.
+
+    ``"3/8"`` is the third of eight equal, disjoint slices of 1..2,147,483,647: give each of
+    eight hosts its own K and their userrefs never collide.
+    """
+    from oms.userref import sub_range
+
+    if not isinstance(text, str):
+        raise ValidationError("a userref range is a string", field="userref_range")
+    value = text.strip()
+    if (match := _RANGE.fullmatch(value)) is not None:
+        lo, hi = int(match[1]), int(match[2])
+        return sub_range(0, 1, lo=lo, hi=hi)
+    if (match := _SLICE.fullmatch(value)) is not None:
+        k, n = int(match[1]), int(match[2])
+        if not 1 <= k <= n:
+            raise ValidationError(
+                f"userref range {value!r}: K/N needs 1 <= K <= N",
+                field="userref_range",
+                rule="userref-range",
+            )
+        return sub_range(k - 1, n)
+    raise ValidationError(
+        f"userref range {text!r} is neither LO-HI (e.g. 1000000-1999999) nor K/N "
+        "(slice K of N, e.g. 2/4)",
+        field="userref_range",
+        rule="userref-range",
+    )
