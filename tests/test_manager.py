@@ -816,7 +816,8 @@ def test_a_group_cancel_without_strangers_is_one_cancel_by_userref(
     placed = [mgr.place(limit(sb), group=group) for _ in range(3)]
     before = dict(mgr.requests)
     result = mgr.cancel_group(group)
-    assert result.ok and result.by_txid == ()
+    assert result.ok
+    assert result.by_txid == ()
     assert mgr.requests.get("CancelOrder", 0) - before.get("CancelOrder", 0) == 1
     assert "CancelOrderBatch" not in mgr.requests
     assert set(result.cancelled) == {p.txid for p in placed}
