@@ -11,17 +11,21 @@ from __future__ import annotations
 import logging
 
 from oms._version import USER_AGENT, __version__
+from oms.account import AccountIdentity, AccountState
 from oms.auth import Credentials, sign
 from oms.cache import Group, Intent, IntentState, OrderCache
 from oms.client import KrakenClient, PairRulesUnavailable
 from oms.errors import (
     AllocatorExhausted,
+    DatabaseBindingError,
     HTTPStatusError,
     InvalidNonce,
     KrakenError,
+    NonceLockTimeout,
     OmsError,
     OutcomeUnknownError,
     ResponseShapeError,
+    ServerTimeUnavailable,
     TransportError,
     ValidationError,
 )
@@ -70,12 +74,15 @@ from oms.userref import (
 
 __all__ = [
     "USER_AGENT",
+    "AccountIdentity",
+    "AccountState",
     "AddOrderResult",
     "AllocatorExhausted",
     "AssetPair",
     "CancelResult",
     "CounterAllocator",
     "Credentials",
+    "DatabaseBindingError",
     "DryRunPlacedOrder",
     "FundingStatus",
     "FundingStore",
@@ -90,6 +97,7 @@ __all__ = [
     "InvalidNonce",
     "KrakenClient",
     "KrakenError",
+    "NonceLockTimeout",
     "NonceSource",
     "OHLCBar",
     "OmsError",
@@ -110,6 +118,7 @@ __all__ = [
     "RecoveryReport",
     "ResponseShapeError",
     "RetryPolicy",
+    "ServerTimeUnavailable",
     "Side",
     "StatusProp",
     "SyncResult",

@@ -1634,14 +1634,14 @@ class OrderManager:
             chunk = entries[i : i + _CANCEL_BATCH]
             self._count("CancelOrderBatch")
             try:
-                batch = self.client.cancel_order_batch(
+                answer = self.client.cancel_order_batch(
                     userrefs=[int(v) for k, v in chunk if k == "userref"],
                     txids=[str(v) for k, v in chunk if k == "txid"],
                 )
             except (UnknownOrder, InvalidOrder):
-                batch = CancelResult(0)
-            count += batch.count
-            pending = pending or batch.pending
+                answer = CancelResult(0)
+            count += answer.count
+            pending = pending or answer.pending
         return CancelResult(count, pending)
 
     def _cancel_checked(self, userrefs: Sequence[int], *, batch: bool) -> GroupCancelResult:

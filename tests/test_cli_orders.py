@@ -148,3 +148,54 @@ def test_render_table_aligns_numbers_right() -> None:
     assert lines[2].endswith("  1.5")
     assert lines[3].endswith("10.25")
     assert render_table([], ("a",)) == "(none)"
+
+
+def test_cancel_leaves_strangers_open_and_exits_1_when_the_result_does_not_check_out(
+    sb: Sandbox, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = ["--base-url", sb.base_url]
+    mine = json.loads(
+        run(place, ["XBTUSD", "buy", "0.001", "--price", far(sb), "--userref", "4242", *url], env)
+    )
+    stranger = sb.client().add_order(
+        pair="XBTUSD", side="buy", ordertype="limit", volume="0.001", price=far(sb), userref=4242
+    )
+    result = CliRunner().invoke(cancel, ["--userref", "4242", *url], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["ok"] is True
+    assert data["cancelled"] == [mine["txid"]]
+    assert data["outsiders"] == list(stranger.txids)
+    assert "left open" in result.stderr
+    # A cancel that reports more than it did: not as expected, so not 0.
+    from oms.client import KrakenClient
+    from oms.models import CancelResult
+
+    run(place, ["XBTUSD", "buy", "0.001", "--price", far(sb), "--userref", "4243", *url], env)
+    monkeypatch.setattr(KrakenClient, "cancel_order", lambda self, **kw: CancelResult(3))
+    again = CliRunner().invoke(cancel, ["--userref", "4243", *url], env=env)
+    assert again.exit_code == 1, again.output
+    assert json.loads(again.stdout)["ok"] is False
+
+
+def test_recover_prints_what_became_of_each_intent(sb: Sandbox, env: dict[str, str]) -> None:
+    from oms.cli.orders import recover
+
+    url = ["--base-url", sb.base_url]
+    run(place, ["XBTUSD", "buy", "0.001", "--price", far(sb), *url], env)
+    report = json.loads(run(recover, url, env))
+    assert report == {"resolved": 0, "intents": []}
+
+
+def test_an_order_database_of_another_exchange_is_refused_until_rebound(
+    sb: Sandbox, env: dict[str, str]
+) -> None:
+    url = ["--base-url", sb.base_url]
+    run(place, ["XBTUSD", "buy", "0.001", "--price", far(sb), *url], env)
+    with Sandbox.serve(seed=10, clock=ManualClock(time.time())) as other:
+        moved = {**env, "KRAKEN_API_KEY": other.key, "KRAKEN_API_SECRET": other.secret}
+        refused = CliRunner().invoke(sync, ["--base-url", other.base_url], env=moved)
+        assert refused.exit_code != 0
+        assert other.base_url in refused.output
+        assert "--rebind" in refused.output
+        run(sync, ["--base-url", other.base_url, "--rebind"], moved)

@@ -10,7 +10,8 @@ import oms
 import oms.sandbox
 
 OMS = {
-    "USER_AGENT", "AddOrderResult", "AllocatorExhausted", "AssetPair", "CancelResult",
+    "USER_AGENT", "AccountIdentity", "AccountState", "DatabaseBindingError", "NonceLockTimeout",
+    "ServerTimeUnavailable", "AddOrderResult", "AllocatorExhausted", "AssetPair", "CancelResult",
     "CounterAllocator", "Credentials", "DryRunPlacedOrder", "PairRulesUnavailable",
     "PlacementNotRecorded", "FundingStatus", "FundingStore", "FundingTracker",
     "FundingTransaction", "Group", "GroupCancelResult", "HTTPStatusError", "HistoryStore",

@@ -525,3 +525,27 @@ def test_a_client_refuses_nothing_a_manager_built_from_credentials_needs() -> No
     client = KrakenClient(creds, base_url="http://127.0.0.1:1", total_timeout=5)
     assert client.transport.total_timeout == 5
     client.close()
+
+
+def _sandbox_identity(*args: str) -> dict[str, str]:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "oms", "sandbox", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        line: dict[str, str] = json.loads(child.stdout.readline())
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+        assert child.stdout is not None
+        child.stdout.close()
+    return line
+
+
+def test_each_oms_sandbox_start_is_a_new_exchange_unless_seeded() -> None:
+    first, second = _sandbox_identity(), _sandbox_identity()
+    assert first["key"] != second["key"]
+    assert first["secret"] != second["secret"]
+    assert _sandbox_identity("--seed", "5")["key"] == _sandbox_identity("--seed", "5")["key"]

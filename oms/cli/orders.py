@@ -522,6 +522,19 @@ def sync(base_url: str, deadline: float, db: Path | None, table: bool) -> None:
     with _manager(base_url, db, deadline=deadline) as manager:
         result = manager.sync()
         _emit(_plain(result), table=table)
+        if result.foreign:
+            click.echo(
+                f"note: {len(result.foreign)} order(s) carry userrefs in this program's range but "
+                "were not placed through this database; their userrefs are reserved: "
+                + ", ".join(result.foreign),
+                err=True,
+            )
+        if result.missing:
+            click.echo(
+                f"note: the exchange does not know {len(result.missing)} cached open order(s); "
+                "they are marked missing: " + ", ".join(result.missing),
+                err=True,
+            )
 
 
 # --- the demo ---------------------------------------------------------------------------------
