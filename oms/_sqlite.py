@@ -18,7 +18,14 @@ import sqlite_utils
 
 from oms.errors import ValidationError
 
-__all__ = ["SQLiteFile", "advance_sequence", "apply_migrations", "open_database"]
+__all__ = [
+    "SQLiteFile",
+    "SequenceFile",
+    "advance_sequence",
+    "apply_migrations",
+    "migrator",
+    "open_database",
+]
 
 
 def open_database(
@@ -138,6 +145,24 @@ def apply_migrations(
         db.execute(f"PRAGMA user_version = {len(migrations)}")
 
 
+def migrator(
+    migrations: Sequence[Callable[[sqlite_utils.Database], None]], *, what: str
+) -> Callable[[sqlite_utils.Database], None]:
+    """The ``migrate`` for :func:`open_database`: :func:`apply_migrations` in one write
+    transaction, so an upgrade is all or nothing."""
+
+    def migrate(db: sqlite_utils.Database) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            apply_migrations(db, migrations, what=what)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    return migrate
+
+
 def advance_sequence(
     db: sqlite_utils.Database,
     key: Sequence[Any],
@@ -164,3 +189,49 @@ def advance_sequence(
         [*key, value],
     )
     return value
+
+
+class SequenceFile(SQLiteFile):
+    """An oms SQLite file that keeps userref sequences (a ``userref_sequences`` table) and a
+    ``meta`` table: the order cache and an account's allocation state."""
+
+    def _in_use(self, db: sqlite_utils.Database, userref: int) -> bool:
+        """Whether ``userref`` must be stepped over (inside the caller's transaction)."""
+        raise NotImplementedError
+
+    def advance_sequence(
+        self,
+        name: str,
+        lo: int,
+        hi: int,
+        step: Callable[[int | None], int],
+        *,
+        kind: str = "counter",
+        skip_in_use: bool = False,
+    ) -> int:
+        """Atomically replace the sequence's last value ``v`` with ``step(v)`` and return it.
+
+        ``step`` gets ``None`` for a new sequence and may raise to refuse; the read and the
+        write are one ``BEGIN IMMEDIATE`` transaction, so no two callers, in any process,
+        see the same ``v``. A sequence is keyed by ``kind`` (the allocator's), ``name`` and
+        range. With ``skip_in_use`` a value in use in this file is stepped over within the
+        same transaction.
+        """
+        with self._write() as db:
+            in_use = (lambda v: self._in_use(db, v)) if skip_in_use else None
+            return advance_sequence(db, (kind, name, lo, hi), step, in_use=in_use)
+
+    def sequence_last(self, name: str, lo: int, hi: int, *, kind: str = "counter") -> int | None:
+        rows = self._query(
+            "SELECT last FROM userref_sequences WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
+            [kind, name, lo, hi],
+        )
+        return int(rows[0]["last"]) if rows else None
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", [key])
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as db:
+            db.table("meta").upsert({"key": key, "value": value}, pk="key")

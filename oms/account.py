@@ -34,7 +34,7 @@ from pathlib import Path
 import attrs
 import sqlite_utils
 
-from oms._sqlite import SQLiteFile, advance_sequence, apply_migrations
+from oms._sqlite import SequenceFile, migrator
 from oms.errors import ValidationError
 
 __all__ = [
@@ -122,21 +122,14 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
 _MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
 
 
-def _migrate(db: sqlite_utils.Database) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        apply_migrations(db, _MIGRATIONS, what="account state")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+_migrate = migrator(_MIGRATIONS, what="account state")
 
 
 def _is_reserved(db: sqlite_utils.Database, userref: int) -> bool:
     return db.execute("SELECT 1 FROM reserved WHERE userref = ?", [userref]).fetchone() is not None
 
 
-class AccountState(SQLiteFile):
+class AccountState(SequenceFile):
     """The allocation state of one account on this machine (see the module docstring).
 
     Open it with :meth:`for_account`; a path is for tests and special set-ups. It offers the
@@ -161,27 +154,8 @@ class AccountState(SQLiteFile):
             state.set_meta("label", identity.label)
         return state
 
-    def advance_sequence(
-        self,
-        name: str,
-        lo: int,
-        hi: int,
-        step: Callable[[int | None], int],
-        *,
-        kind: str = "counter",
-        skip_in_use: bool = False,
-    ) -> int:
-        """Like :meth:`oms.cache.OrderCache.advance_sequence`; "in use" means reserved."""
-        with self._write() as db:
-            in_use = (lambda v: _is_reserved(db, v)) if skip_in_use else None
-            return advance_sequence(db, (kind, name, lo, hi), step, in_use=in_use)
-
-    def sequence_last(self, name: str, lo: int, hi: int, *, kind: str = "counter") -> int | None:
-        rows = self._query(
-            "SELECT last FROM userref_sequences WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
-            [kind, name, lo, hi],
-        )
-        return int(rows[0]["last"]) if rows else None
+    def _in_use(self, db: sqlite_utils.Database, userref: int) -> bool:
+        return _is_reserved(db, userref)
 
     def reserve(self, userref: int, *, txid: str | None, reason: str, seen_at: float) -> bool:
         """Never hand ``userref`` out again; ``False`` if it was reserved already."""
@@ -200,14 +174,6 @@ class AccountState(SQLiteFile):
     def reservations(self) -> list[Reservation]:
         rows = self._query("SELECT * FROM reserved ORDER BY userref")
         return [Reservation(**r) for r in rows]
-
-    def get_meta(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key = ?", [key])
-        return rows[0]["value"] if rows else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._write() as db:
-            db.table("meta").upsert({"key": key, "value": value}, pk="key")
 
 
 def parse_userref_range(text: str) -> tuple[int, int]:

@@ -30,7 +30,7 @@ import attrs
 import sqlite_utils
 
 from oms._decimal import fmt, to_decimal
-from oms._sqlite import SQLiteFile, advance_sequence, apply_migrations
+from oms._sqlite import SequenceFile, migrator
 from oms.account import AccountIdentity
 from oms.errors import DatabaseBindingError, ValidationError
 from oms.models import Order, OrderStatus, Price
@@ -310,14 +310,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
 )
 
 
-def _migrate(db: sqlite_utils.Database) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        apply_migrations(db, MIGRATIONS, what="database")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+_migrate = migrator(MIGRATIONS, what="database")
 
 
 _BINDING_KEYS = ("bound.base_url", "bound.account", "bound.account_label")
@@ -476,7 +469,7 @@ def _refuse_rewrites(db: sqlite_utils.Database, rows: Sequence[Mapping[str, Any]
 # --- the cache ----------------------------------------------------------------------------
 
 
-class OrderCache(SQLiteFile):
+class OrderCache(SequenceFile):
     """Orders, groups and placement intents in one SQLite file, queryable offline.
 
     ``path`` is a file (created if missing) or ``":memory:"`` for a private throwaway cache.
@@ -489,34 +482,8 @@ class OrderCache(SQLiteFile):
 
     # --- userref sequences (used by oms.userref) -----------------------------------------
 
-    def advance_sequence(
-        self,
-        name: str,
-        lo: int,
-        hi: int,
-        step: Callable[[int | None], int],
-        *,
-        kind: str = "counter",
-        skip_in_use: bool = False,
-    ) -> int:
-        """Atomically replace the sequence's last value ``v`` with ``step(v)`` and return it.
-
-        ``step`` gets ``None`` for a new sequence and may raise to refuse; the read and the
-        write are one ``BEGIN IMMEDIATE`` transaction, so no two callers, in any process,
-        see the same ``v``. A sequence is keyed by ``kind`` (the allocator's), ``name`` and
-        range. With ``skip_in_use`` a value some order, intent or group already carries is
-        stepped over within the same transaction.
-        """
-        with self._write() as db:
-            in_use = (lambda v: _userref_holder(db, v) is not None) if skip_in_use else None
-            return advance_sequence(db, (kind, name, lo, hi), step, in_use=in_use)
-
-    def sequence_last(self, name: str, lo: int, hi: int, *, kind: str = "counter") -> int | None:
-        rows = self._query(
-            "SELECT last FROM userref_sequences WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
-            [kind, name, lo, hi],
-        )
-        return int(rows[0]["last"]) if rows else None
+    def _in_use(self, db: sqlite_utils.Database, userref: int) -> bool:
+        return _userref_holder(db, userref) is not None
 
     def userref_in_use(self, userref: int) -> bool:
         """Whether any cached order, intent or group carries ``userref``."""
@@ -988,13 +955,3 @@ class OrderCache(SQLiteFile):
                 )
             for key, value in zip(_BINDING_KEYS, (url, digest, label), strict=True):
                 db.table("meta").upsert({"key": key, "value": value}, pk="key")
-
-    # --- sync bookkeeping ------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key = ?", [key])
-        return rows[0]["value"] if rows else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._write() as db:
-            db.table("meta").upsert({"key": key, "value": value}, pk="key")
