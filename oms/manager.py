@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import re
 import threading
@@ -415,14 +416,16 @@ class OrderManager:
 
     ``deadline`` (seconds, 2..60) is how far ahead of the server's time each AddOrder's
     ``deadline`` is set; it bounds how long an ambiguous outcome takes to resolve.
-    ``clock`` is the local clock (default ``time.time``) and ``sleep`` waits; tests inject
-    both (the sandbox's manual clock and its ``advance``), so nothing really waits. The
-    clock is never trusted as the server's: its offset to Kraken's ``Time`` is measured, and
-    measured again when stale or when the clock is seen to step (:class:`oms.servertime.
-    ServerClock`). Whether an exchange order answers an intent never depends on it: the
-    lookup compares every field the intent fixed, and the only time it uses is one Kraken's
-    ``Time`` confirmed. Before a lookup may prove an order absent, Kraken's ``Time`` must
-    confirm the deadline has passed.
+    ``clock`` is the local clock (default ``time.time``), ``monotonic`` a clock no step moves
+    (default ``time.monotonic``; against it steps of ``clock`` are seen) and ``sleep`` waits;
+    tests inject them (the sandbox's manual clock and its ``advance``; a simulation whose
+    manual clock stands for real time passes it as ``monotonic`` too), so nothing really
+    waits. The clock is never trusted as the server's: its offset to Kraken's ``Time`` is
+    measured, and measured again when stale or when the clock is seen to step
+    (:class:`oms.servertime.ServerClock`). Whether an exchange order answers an intent never
+    depends on it: the lookup compares every field the intent fixed, and the only time it
+    uses is one Kraken's ``Time`` confirmed. Before a lookup may prove an order absent,
+    Kraken's ``Time`` must confirm the deadline has passed.
 
     If one manager is shared by threads, :meth:`close` waits for their calls to finish.
     """
@@ -444,6 +447,7 @@ class OrderManager:
         userref_range: tuple[int, int] | str | None = None,
         rebind: bool = False,
         time_max_age: float = 300.0,
+        monotonic: Callable[[], float] = _time.monotonic,
     ):
         lo, hi = DEADLINE_MIN.total_seconds() + 1, DEADLINE_MAX.total_seconds() - 1
         if not lo <= deadline <= hi:
@@ -501,7 +505,10 @@ class OrderManager:
         self._clock = clock
         self._sleep = sleep
         self._server = ServerClock(
-            self._fetch_time, clock=clock if clock is not None else _time.time, max_age=time_max_age
+            self._fetch_time,
+            clock=clock if clock is not None else _time.time,
+            monotonic=monotonic,
+            max_age=time_max_age,
         )
         self._pairs: dict[str, AssetPair] = {}
         self._owner = _Ownership(self.cache.path)
@@ -619,7 +626,8 @@ class OrderManager:
         ahead of Kraken's clock would look too early and miss a late order).
         Raises whatever reading the server's time raises.
         """
-        target = deadline + self.margin
+        # Time answers whole seconds: Kraken can confirm no less than the next whole second.
+        target = float(math.ceil(deadline + self.margin))
         local = self._clock if self._clock is not None else _time.time
         ask = False
         for _ in range(1000):
