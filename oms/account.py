@@ -63,12 +63,15 @@ class AccountIdentity:
 
     digest: str
     label: str
+    #: A hash of the API key in use, when there is one (to recognise the key later).
+    key_digest: str | None = None
 
     @classmethod
     def of(cls, *, key: str | None = None, name: str | None = None) -> AccountIdentity:
         """The identity for an account ``name`` if given (else ``$OMS_ACCOUNT``), or a key."""
         if name is None:
             name = os.environ.get(ACCOUNT_ENV) or None
+        key_digest = hashlib.sha256(f"key:{key}".encode()).hexdigest() if key else None
         if name is not None:
             if not isinstance(name, str) or not _NAME.fullmatch(name):
                 raise ValidationError(
@@ -78,13 +81,13 @@ class AccountIdentity:
                     rule="account-name",
                 )
             digest = hashlib.sha256(f"account:{name}".encode()).hexdigest()
-            return cls(digest=digest, label=f"account {name!r}")
+            return cls(digest=digest, label=f"account {name!r}", key_digest=key_digest)
         if not key:
             raise ValidationError(
                 "an account identity needs an API key or an account name", field="account"
             )
-        digest = hashlib.sha256(f"key:{key}".encode()).hexdigest()
-        return cls(digest=digest, label=f"key {key[:4]}…")
+        assert key_digest is not None
+        return cls(digest=key_digest, label=f"key {key[:4]}…", key_digest=key_digest)
 
 
 @attrs.frozen

@@ -314,6 +314,8 @@ _migrate = migrator(MIGRATIONS, what="database")
 
 
 _BINDING_KEYS = ("bound.base_url", "bound.account", "bound.account_label")
+# Hashes of every API key this database was used with (comma-separated).
+_BOUND_KEYS = "bound.keys"
 
 
 def _normal_url(url: str) -> str:
@@ -923,35 +925,45 @@ class OrderCache(SequenceFile):
         The first call records them. A later call with another base URL or account raises
         :class:`~oms.errors.DatabaseBindingError` naming both (txids and userrefs of two
         exchanges must never mix: a restarted sandbox hands out the same txids again); with
-        ``rebind=True`` the new ones are recorded instead.
+        ``rebind=True`` the new ones are recorded instead. The account is the same when the
+        account names agree, or when the key is one this database has been used with (so
+        naming an account later, or adding a key under the same name, needs no rebind).
         """
         url = _normal_url(base_url)
         digest = account.digest if account is not None else ""
         label = account.label if account is not None else "no key"
+        key = account.key_digest if account is not None and account.key_digest else ""
         with self._write() as db:
             rows = {
                 r["key"]: r["value"]
                 for r in db.query(
-                    "SELECT key, value FROM meta WHERE key IN (?, ?, ?)", list(_BINDING_KEYS)
+                    "SELECT key, value FROM meta WHERE key IN (?, ?, ?, ?)",
+                    [*_BINDING_KEYS, _BOUND_KEYS],
                 )
             }
             bound_url = rows.get(_BINDING_KEYS[0])
             bound_digest = rows.get(_BINDING_KEYS[1], "")
+            keys = {k for k in rows.get(_BOUND_KEYS, "").split(",") if k}
             if bound_url is not None and not rebind:
-                same_account = not digest or not bound_digest or digest == bound_digest
-                if bound_url == url and same_account:
-                    if digest and not bound_digest:
-                        db.table("meta").upsert(
-                            {"key": _BINDING_KEYS[1], "value": digest}, pk="key"
-                        )
-                        db.table("meta").upsert({"key": _BINDING_KEYS[2], "value": label}, pk="key")
-                    return
-                bound_label = rows.get(_BINDING_KEYS[2]) or "no key"
-                raise DatabaseBindingError(
-                    f"the order database {self.path} belongs to {bound_url} ({bound_label}), not "
-                    f"{url} ({label}). Its orders, txids and userrefs are that exchange's; use "
-                    "another database, or rebind it (OrderManager(rebind=True), oms --rebind) "
-                    "if this really is the same exchange and account"
+                same_account = (
+                    not digest or not bound_digest or digest == bound_digest or key in keys
                 )
-            for key, value in zip(_BINDING_KEYS, (url, digest, label), strict=True):
-                db.table("meta").upsert({"key": key, "value": value}, pk="key")
+                if bound_url != url or not same_account:
+                    bound_label = rows.get(_BINDING_KEYS[2]) or "no key"
+                    raise DatabaseBindingError(
+                        f"the order database {self.path} belongs to {bound_url} ({bound_label}), "
+                        f"not {url} ({label}). Its orders, txids and userrefs are that "
+                        "exchange's; use another database, or rebind it (OrderManager("
+                        "rebind=True), oms --rebind) if this really is the same exchange and "
+                        "account"
+                    )
+            else:
+                keys = set()
+            if key:
+                keys.add(key)
+            values = {_BINDING_KEYS[0]: url, _BOUND_KEYS: ",".join(sorted(keys))}
+            if digest:
+                values[_BINDING_KEYS[1]] = digest
+                values[_BINDING_KEYS[2]] = label
+            for name, value in values.items():
+                db.table("meta").upsert({"key": name, "value": value}, pk="key")

@@ -199,3 +199,34 @@ def test_an_order_database_of_another_exchange_is_refused_until_rebound(
         assert other.base_url in refused.output
         assert "--rebind" in refused.output
         run(sync, ["--base-url", other.base_url, "--rebind"], moved)
+
+
+def test_a_userref_range_and_an_account_name_reach_the_allocator(
+    sb: Sandbox, env: dict[str, str]
+) -> None:
+    url = ["--base-url", sb.base_url]
+    placed = json.loads(
+        run(
+            place,
+            ["XBTUSD", "buy", "0.001", "--price", far(sb), "--userref-range", "7000-7010", *url],
+            env,
+        )
+    )
+    assert placed["userref"] == 7000
+    again = json.loads(
+        run(
+            place,
+            ["XBTUSD", "buy", "0.001", "--price", far(sb), *url],
+            {**env, "OMS_USERREF_RANGE": "7000-7010"},
+        )
+    )
+    assert again["userref"] == 7001
+    named = json.loads(
+        run(
+            place,
+            ["XBTUSD", "buy", "0.001", "--price", far(sb), "--account", "desk", *url],
+            {**env, "OMS_USERREF_RANGE": "7000-7010"},
+        )
+    )
+    assert named["userref"] == 7002  # 7000/7001 are in the database; a new sequence skips them
+    assert list((Path(env["OMS_DATA_DIR"]) / "accounts").glob("*.sqlite"))

@@ -549,3 +549,112 @@ def test_each_oms_sandbox_start_is_a_new_exchange_unless_seeded() -> None:
     assert first["key"] != second["key"]
     assert first["secret"] != second["secret"]
     assert _sandbox_identity("--seed", "5")["key"] == _sandbox_identity("--seed", "5")["key"]
+
+
+# --- more pins ----------------------------------------------------------------------------------
+
+
+def test_another_account_on_the_same_exchange_is_refused(sb: Sandbox, tmp_path: Path) -> None:
+    sb.add_account()
+    db = tmp_path / "one.db"
+    with make(sb, db):
+        pass
+    with pytest.raises(DatabaseBindingError) as info:
+        make(sb, db, client=sb.client(account=1))
+    assert "key " in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"volume": "0.002"}, {"price_offset": Decimal("-1")}, {"side": "sell"}],
+)
+def test_a_lookup_adopts_only_an_order_matching_every_fixed_field(
+    sb: Sandbox, tmp_path: Path, change: dict[str, Any]
+) -> None:
+    with make(sb, tmp_path / "f.db") as m:
+        group = m.new_group("g")
+        fields: dict[str, Any] = {
+            "pair": "XBTUSD",
+            "side": "buy",
+            "ordertype": "limit",
+            "volume": "0.001",
+            "price": far(sb),
+        }
+        other = dict(fields)
+        if "volume" in change:
+            other["volume"] = change["volume"]
+        if "price_offset" in change:
+            other["price"] = far(sb) + change["price_offset"]
+        if "side" in change:
+            other["side"] = "sell"
+            other["price"] = far(sb) * 4
+        stranger = sb.client().add_order(OrderRequest(**other, userref=group.userref))
+        sb.faults.add(method="AddOrder", kind="drop_before_commit", count=1)
+        placed = m.place(OrderRequest(**fields), group=group)
+        sb.faults.clear()
+        assert placed.txid not in stranger.txids
+        assert placed.attempts == 2
+
+
+def test_a_lookup_never_adopts_an_identical_order_placed_before_the_send(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    with make(sb, tmp_path / "t.db") as m:
+        group = m.new_group("g")
+        request = limit(sb)
+        stranger = sb.client().add_order(attrs_evolve(request, userref=group.userref))
+        assert isinstance(sb.clock, ManualClock)
+        sb.clock.advance(120)  # long before this placement (and Kraken's Time says so)
+        m.server_clock.invalidate()
+        sb.faults.add(method="AddOrder", kind="drop_before_commit", count=1)
+        placed = m.place(request, group=group)
+        sb.faults.clear()
+        assert placed.txid not in stranger.txids
+        assert placed.attempts == 2
+
+
+def attrs_evolve(request: OrderRequest, **changes: Any) -> OrderRequest:
+    import attrs
+
+    return attrs.evolve(request, **changes)
+
+
+def test_a_batch_group_cancel_leaves_strangers_of_one_group_open(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    with make(sb, tmp_path / "b.db") as m:
+        clean, shared = m.new_group("clean"), m.new_group("shared")
+        mine = [m.place(limit(sb), group=g) for g in (clean, clean, shared)]
+        stranger = sb.client().add_order(limit(sb, userref=shared.userref))
+        result = m.cancel_groups([clean, shared])
+        assert result.ok
+        assert set(result.cancelled) == {p.txid for p in mine}
+        assert result.by_txid == (mine[2].txid,)
+        assert result.outsiders == stranger.txids
+        assert on_exchange(sb)[stranger.txids[0]].status is OrderStatus.OPEN
+
+
+def test_kraken_time_unreadable_before_the_first_placement_sends_nothing(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    from oms.errors import ServerTimeUnavailable
+
+    with make(sb, tmp_path / "u.db") as m:
+        sb.faults.add(method="Time", kind="drop_before_commit", count=100)
+        with pytest.raises(ServerTimeUnavailable) as info:
+            m.place(limit(sb))
+        sb.faults.clear()
+        assert info.value.outcome_known
+        assert m.cache.intents() == []
+        assert on_exchange(sb) == {}
+
+
+def test_a_lost_answer_is_confirmed_with_one_time_call(sb: Sandbox, tmp_path: Path) -> None:
+    assert isinstance(sb.clock, ManualClock)
+    with make(sb, tmp_path / "one.db", monotonic=sb.clock.time) as m:
+        m.place(limit(sb))
+        before = m.requests.get("Time", 0)
+        sb.clock.advance(0.37)  # a deadline on a fractional second
+        sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
+        assert m.place(limit(sb)).reconciled
+        assert m.requests["Time"] - before == 1
