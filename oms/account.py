@@ -34,7 +34,7 @@ from pathlib import Path
 import attrs
 import sqlite_utils
 
-from oms._sqlite import SequenceFile, migrator
+from oms._sqlite import SequenceFile, advance_sequence, migrator
 from oms.errors import ValidationError
 
 __all__ = [
@@ -122,7 +122,16 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
-_MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+def _m2_issued(db: sqlite_utils.Database) -> None:
+    # Every userref handed out here, whatever counter (kind, name, range) handed it out: two
+    # counters over overlapping ranges (a host's slice and the whole range) must not both
+    # hand out 1.
+    db.execute("CREATE TABLE issued (userref INTEGER PRIMARY KEY)")
+    db.execute("INSERT OR IGNORE INTO issued (userref) SELECT userref FROM reserved")
+
+
+_MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_issued)
+_ALIAS = "alias"
 
 
 _migrate = migrator(_MIGRATIONS, what="account state")
@@ -132,17 +141,33 @@ def _is_reserved(db: sqlite_utils.Database, userref: int) -> bool:
     return db.execute("SELECT 1 FROM reserved WHERE userref = ?", [userref]).fetchone() is not None
 
 
+def _is_issued(db: sqlite_utils.Database, userref: int) -> bool:
+    return db.execute("SELECT 1 FROM issued WHERE userref = ?", [userref]).fetchone() is not None
+
+
+def _alias(db: sqlite_utils.Database) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [_ALIAS]).fetchone()
+    return None if row is None else str(row[0])
+
+
 class AccountState(SequenceFile):
     """The allocation state of one account on this machine (see the module docstring).
 
     Open it with :meth:`for_account`; a path is for tests and special set-ups. It offers the
     same ``advance_sequence`` as :class:`~oms.cache.OrderCache`, so every persisted allocator
     (:class:`~oms.userref.CounterAllocator`, :class:`~oms.userref.TimestampAllocator`) can keep
-    its sequence here; ``skip_in_use`` steps over reserved userrefs.
+    its sequence here. Every value handed out is recorded, and ``skip_in_use`` steps over
+    values handed out by any sequence here (whatever its range) and reserved ones.
+
+    A key used under an account name is *tied* to the name: its own state (if it has one)
+    is merged into the name's, and marked so that a program using the key without the name
+    allocates from the name's state too, even one already running.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
         super().__init__(path, busy_timeout=busy_timeout, migrate=_migrate)
+        # The account state this key's state was tied to while in use (see _tied).
+        self._moved: AccountState | None = None
 
     @classmethod
     def for_account(
@@ -151,17 +176,93 @@ class AccountState(SequenceFile):
         *,
         directory: str | os.PathLike[str] | None = None,
     ) -> AccountState:
+        """The state for ``identity``: the account name's if it has one (tying the key to it),
+        else the key's (or the name's it was tied to)."""
         folder = Path(directory) if directory is not None else default_accounts_directory()
         state = cls(folder / f"{identity.digest[:40]}.sqlite")
-        if state.get_meta("label") is None:
-            state.set_meta("label", identity.label)
+        try:
+            if identity.key_digest and identity.key_digest != identity.digest:
+                with cls(folder / f"{identity.key_digest[:40]}.sqlite") as key_state:
+                    key_state._tie_to(state, identity)
+            else:
+                alias = state.get_meta(_ALIAS)
+                if alias is not None:
+                    state.close()
+                    state = cls(folder / f"{alias[:40]}.sqlite")
+            if state.get_meta("label") is None:
+                state.set_meta("label", identity.label)
+        except BaseException:
+            state.close()
+            raise
         return state
 
+    def _tie_to(self, named: AccountState, identity: AccountIdentity) -> None:
+        """Merge this key's state into ``named`` and mark it tied, holding this file's write
+        lock throughout, so no allocation from it can fall between the two."""
+        with self._write() as db:
+            current = _alias(db)
+            if current == identity.digest:
+                return
+            if current is not None:
+                raise ValidationError(
+                    f"this API key is already tied to another account name "
+                    f"({named.get_meta('label') or 'unknown'} is not it): one key, one account",
+                    field="account",
+                    rule="account-name",
+                )
+            sequences = list(db.execute("SELECT kind, name, lo, hi, last FROM userref_sequences"))
+            issued = [r[0] for r in db.execute("SELECT userref FROM issued")]
+            reserved = list(db.query("SELECT * FROM reserved"))
+            with named._write() as ndb:
+                for row in sequences:
+                    ndb.execute(
+                        "INSERT INTO userref_sequences (kind, name, lo, hi, last) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, name, lo, hi) "
+                        "DO UPDATE SET last = max(last, excluded.last)",
+                        list(row),
+                    )
+                ndb.conn.executemany(
+                    "INSERT OR IGNORE INTO issued (userref) VALUES (?)", [[u] for u in issued]
+                )
+                for row in reserved:
+                    ndb.table("reserved").insert(row, ignore=True)
+            db.table("meta").upsert({"key": _ALIAS, "value": identity.digest}, pk="key")
+
     def _in_use(self, db: sqlite_utils.Database, userref: int) -> bool:
-        return _is_reserved(db, userref)
+        return _is_issued(db, userref) or _is_reserved(db, userref)
+
+    def advance_sequence(
+        self,
+        name: str,
+        lo: int,
+        hi: int,
+        step: Callable[[int | None], int],
+        *,
+        kind: str = "counter",
+        skip_in_use: bool = False,
+    ) -> int:
+        """As :meth:`SequenceFile.advance_sequence <oms._sqlite.SequenceFile.advance_sequence>`,
+        recording the value as issued; in the tied account's state once the key is tied."""
+        if self._moved is None:
+            with self._write() as db:
+                alias = _alias(db)
+                if alias is None:
+                    in_use = (lambda v: self._in_use(db, v)) if skip_in_use else None
+                    value = advance_sequence(db, (kind, name, lo, hi), step, in_use=in_use)
+                    db.execute("INSERT OR IGNORE INTO issued (userref) VALUES (?)", [value])
+                    return value
+            self._moved = AccountState(Path(self.path).parent / f"{alias[:40]}.sqlite")
+        return self._moved.advance_sequence(name, lo, hi, step, kind=kind, skip_in_use=skip_in_use)
+
+    def close(self) -> None:
+        if self._moved is not None:
+            self._moved.close()
+        super().close()
 
     def reserve(self, userref: int, *, txid: str | None, reason: str, seen_at: float) -> bool:
         """Never hand ``userref`` out again; ``False`` if it was reserved already."""
+        if self._moved is not None:
+            return self._moved.reserve(userref, txid=txid, reason=reason, seen_at=seen_at)
         with self._write() as db:
             if _is_reserved(db, userref):
                 return False
@@ -171,10 +272,14 @@ class AccountState(SequenceFile):
             return True
 
     def is_reserved(self, userref: int) -> bool:
+        if self._moved is not None:
+            return self._moved.is_reserved(userref)
         with self._lock:
             return _is_reserved(self._db, userref)
 
     def reservations(self) -> list[Reservation]:
+        if self._moved is not None:
+            return self._moved.reservations()
         rows = self._query("SELECT * FROM reserved ORDER BY userref")
         return [Reservation(**r) for r in rows]
 

@@ -30,6 +30,7 @@ anything: nothing is left untracked, nothing is sent twice.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -49,7 +50,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import attrs
 import filelock
 
-from oms.account import RANGE_ENV, AccountIdentity, parse_userref_range
+from oms.account import RANGE_ENV, AccountIdentity, AccountState, parse_userref_range
 from oms.cache import OPEN_STATUSES, Group, Intent, IntentState, OrderCache
 from oms.client import KrakenClient
 from oms.errors import (
@@ -447,6 +448,7 @@ class OrderManager:
         userref_range: tuple[int, int] | str | None = None,
         rebind: bool = False,
         time_max_age: float = 300.0,
+        floor_max_age: float = 15.0,
         monotonic: Callable[[], float] = _time.monotonic,
     ):
         lo, hi = DEADLINE_MIN.total_seconds() + 1, DEADLINE_MAX.total_seconds() - 1
@@ -502,6 +504,7 @@ class OrderManager:
         self.lookup_attempts = lookup_attempts
         self.margin = float(margin)
         self.match_slack = float(match_slack)
+        self.floor_max_age = float(floor_max_age)
         self._clock = clock
         self._sleep = sleep
         self._server = ServerClock(
@@ -782,15 +785,19 @@ class OrderManager:
             self._ensure_recovered()
         pair = self.pair(request.pair)
         check_against_pair(request, pair)
-        request, intent = self._write_intent(request, pair, group_ref=group_ref, dry_run=dry_run)
-        # Written before anything is sent: from here on every way out leaves the intent
-        # resolved, or marked for recovery.
-        flight = _Flight(intent)
         # One placement per userref at a time in this manager: a lookup by userref must never
         # run while another placement with the same userref is between Kraken's answer and
         # the cache, or it could adopt that order as its own (two callers told "placed" for
-        # one order). Fresh userrefs are unique, so only groups and hand-chosen ones wait.
-        with self._userref_turn(intent.userref):
+        # one order). Fresh userrefs are unique, so only groups and hand-chosen ones wait,
+        # and they wait before the intent (and its deadline) is written.
+        chosen = group_ref if group_ref is not None else request.userref
+        with self._userref_turn(chosen) if chosen is not None else contextlib.nullcontext():
+            request, intent = self._write_intent(
+                request, pair, group_ref=group_ref, dry_run=dry_run
+            )
+            # Written before anything is sent: from here on every way out leaves the intent
+            # resolved, or marked for recovery.
+            flight = _Flight(intent)
             try:
                 return self._drive(flight, request)
             except _Final as final:
@@ -827,8 +834,12 @@ class OrderManager:
         would take the other order with it): checked as the intent is written.
         """
         try:
+            if self._server.floor_age() > self.floor_max_age:
+                # Kraken's last Time answer is old: a fresh one keeps "opened before the
+                # send" tight, so a stranger's identical order is not taken for this one.
+                self._server.calibrate()
+            ahead = self._deadline_ahead()  # may measure again: before reading the time
             now = self.now()
-            ahead = self._deadline_ahead()
         except OmsError as exc:
             raise ServerTimeUnavailable(
                 f"could not read Kraken's time to set the order's deadline "
@@ -867,6 +878,29 @@ class OrderManager:
             return write(chosen, fresh=False)
         return self._fresh_userref(lambda ref: write(ref, fresh=True))
 
+    def _fresh_deadline(self, flight: _Flight) -> Intent | Placement:
+        """The intent about to be sent, its deadline moved on if too little of it is left
+        (time went by since it was written, or the clock estimate moved): nothing was sent
+        with this deadline yet, so changing it (compare-and-set) cannot duplicate anything."""
+        intent = flight.intent
+        assert intent.deadline is not None
+        now = self.now()
+        room = self._server.uncertainty + 0.5
+        if intent.deadline - now >= DEADLINE_MIN.total_seconds() + room:
+            return intent
+        updated = self.cache.update_intent(
+            intent.id,
+            expect_attempts=intent.attempts,
+            expect_deadline=intent.deadline,
+            expect_states=[IntentState.PENDING],
+            deadline=now + self._deadline_ahead(),
+            updated_at=now,
+        )
+        if updated is None:
+            return self._settled_elsewhere(intent, None)
+        flight.intent = updated
+        return updated
+
     def _send(self, intent: Intent, request: OrderRequest) -> Any:
         assert intent.deadline is not None
         self._count("AddOrder")
@@ -879,7 +913,10 @@ class OrderManager:
     def _drive(self, flight: _Flight, request: OrderRequest) -> Placement:
         """Send until the outcome is known; deliberate ends are raised as :class:`_Final`."""
         while True:
-            intent = flight.intent
+            fresh = self._fresh_deadline(flight)
+            if isinstance(fresh, Placement):
+                return fresh
+            intent = fresh
             try:
                 result = self._send(intent, request)
             except OmsError as exc:
@@ -1032,7 +1069,7 @@ class OrderManager:
             updated_at=self._local_now(),
         )
 
-    def _settled_elsewhere(self, intent: Intent, exc: OmsError) -> Placement:
+    def _settled_elsewhere(self, intent: Intent, exc: OmsError | None) -> Placement:
         """The intent changed under this placement (another manager judged it): report its
         outcome as recorded, never send again."""
         current = self.cache.intent(intent.id)
@@ -1526,18 +1563,28 @@ class OrderManager:
         if not candidates:
             return []
         ours = self.cache.placed_here(o.txid for o in candidates)
-        known = self.cache.txids()
-        foreign = [o for o in candidates if o.txid not in ours and o.txid not in known]
+        undecided = {
+            i.userref for i in self.cache.intents(states=[IntentState.PENDING, IntentState.UNKNOWN])
+        }
+        strangers = [o for o in candidates if o.txid not in ours and o.userref not in undecided]
         store = getattr(self.allocator, "store", None)
-        for order in foreign:
-            assert order.userref is not None
-            if store is not None and hasattr(store, "reserve"):
-                store.reserve(
+        foreign: list[Order] = []
+        if isinstance(store, AccountState):
+            # Reported once, when first reserved, however the cache learned of the order
+            # (a lookup, a group cancel, find_by_userref).
+            for order in strangers:
+                assert order.userref is not None
+                if store.reserve(
                     order.userref,
                     txid=order.txid,
                     reason="seen on the exchange, not placed by this program",
                     seen_at=self._local_now(),
-                )
+                ):
+                    foreign.append(order)
+        else:
+            known = self.cache.txids()
+            foreign = [o for o in strangers if o.txid not in known]
+        for order in foreign:
             logger.warning(
                 "order %s carries userref %s, inside this program's range %s..%s, but was not "
                 "placed by it; the userref is reserved and will not be handed out",
@@ -1661,12 +1708,35 @@ class OrderManager:
         a userref; OpenOrders after what it left; QueryOrders what became of the rest (and
         their executed volume).
         """
+        with contextlib.ExitStack() as turns:
+            # No placement of this manager with these userrefs runs meanwhile: an order it
+            # is about to record would look like a stranger's.
+            for ref in sorted(userrefs):
+                turns.enter_context(self._userref_turn(ref))
+            return self._cancel_in_turn(userrefs, batch=batch)
+
+    def _cancel_in_turn(self, userrefs: Sequence[int], *, batch: bool) -> GroupCancelResult:
+        try:
+            # A member whose placement ended undecided has no txid yet: resolve it first.
+            self._ensure_recovered()
+        except OmsError as exc:
+            logger.warning("group cancel: earlier placements are still undecided (%s)", exc)
+        undecided = [
+            i
+            for ref in userrefs
+            for i in self.cache.intents(
+                states=[IntentState.PENDING, IntentState.UNKNOWN], userref=ref
+            )
+        ]
         members = {o.txid for ref in userrefs for o in self.cache.members(ref)}
         before = self._open_with(userrefs)
         started = self.now()
         # Outsiders are known to the cache from here on, whatever happens next.
         self.cache.upsert_orders(before.values(), synced_at=started)
         own = members | self.cache.placed_here(before)
+        # An order an undecided placement may have made is treated as the group's: cancelling
+        # it is what the caller asked for; leaving it open would leave one of theirs behind.
+        own |= {t for t, o in before.items() if any(self._matches(i, o) for i in undecided)}
         strangers = {t for t in before if t not in own}
         shared: set[int] = set()
         for txid in strangers:

@@ -57,6 +57,7 @@ class ServerClock:
         self._skew = 0.0  # local clock minus monotonic, at calibration
         self._stale = True
         self._retry_at = float("-inf")  # monotonic; after a failed calibration
+        self._floor_at = 0.0  # monotonic, when the floor was read
         #: How many times Kraken's ``Time`` was asked.
         self.calls = 0
 
@@ -91,14 +92,26 @@ class ServerClock:
         skew = self._clock() - self._monotonic()
         return abs(skew - self._skew) > self.step_tolerance
 
+    def floor_age(self) -> float:
+        """Seconds (monotonic) since :attr:`floor` was read; infinite before the first."""
+        if self._floor is None:
+            return float("inf")
+        return self._monotonic() - self._floor_at
+
     def calibrate(self) -> float:
         """Ask Kraken's ``Time`` now; returns its ``unixtime``. Raises what ``fetch`` raises
-        (the previous calibration, if any, stays in force)."""
+        (the previous calibration, if any, stays in force). A local clock that stepped during
+        the call is noticed (it moved unlike the monotonic clock) and the call repeated."""
         with self._lock:
-            before = self._clock()
-            server = float(self._fetch())
-            after = self._clock()
-            self.calls += 1
+            for _ in range(3):
+                started = self._monotonic()
+                before = self._clock()
+                server = float(self._fetch())
+                after = self._clock()
+                elapsed = self._monotonic() - started
+                self.calls += 1
+                if abs((after - before) - elapsed) <= self.step_tolerance:
+                    break
             # The server read its clock (truncated to the second) between our send and our
             # receipt: server - local lies in [server - after, server + 1 - before].
             low, high = server - after, server + 1.0 - before
@@ -106,7 +119,8 @@ class ServerClock:
                 low, high = high, low
             self._offset = min(max(0.0, low), high)
             self._width = high - low
-            self._floor = server if self._floor is None else max(self._floor, server)
+            if self._floor is None or server >= self._floor:
+                self._floor, self._floor_at = server, self._monotonic()
             self._calibrated_at = self._monotonic()
             self._skew = self._clock() - self._monotonic()
             self._stale = False

@@ -658,3 +658,115 @@ def test_a_lost_answer_is_confirmed_with_one_time_call(sb: Sandbox, tmp_path: Pa
         sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
         assert m.place(limit(sb)).reconciled
         assert m.requests["Time"] - before == 1
+
+
+# --- regressions found by review ----------------------------------------------------------------
+
+
+def test_overlapping_ranges_on_one_account_never_hand_out_one_userref_twice(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    with (
+        make(sb, tmp_path / "a.db", userref_range="1/4") as a,
+        make(sb, tmp_path / "b.db") as b,
+    ):
+        refs = [a.new_group("a").userref, b.new_group("b").userref, a.new_group("a2").userref]
+    assert len(set(refs)) == 3
+
+
+def test_a_key_used_with_and_without_its_account_name_shares_one_sequence(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    with make(sb, tmp_path / "plain.db") as plain:
+        first = plain.new_group("before the name").userref
+        with make(sb, tmp_path / "named.db", account="main") as named:
+            second = named.new_group("named").userref
+            third = plain.new_group("still running, key only").userref
+        with make(sb, tmp_path / "later.db") as later:
+            fourth = later.new_group("key only, started later").userref
+    assert len({first, second, third, fourth}) == 4
+    assert second > first
+
+
+def test_a_group_cancel_cancels_the_groups_undecided_order_too(sb: Sandbox, tmp_path: Path) -> None:
+    with make(sb, tmp_path / "u.db") as m:
+        group = m.new_group("g")
+        m.place(limit(sb), group=group)
+        sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
+        sb.faults.add(method="OpenOrders", kind="html", status=502, when="before", count=12)
+        with pytest.raises(Exception, match="could not tell"):
+            m.place(limit(sb), group=group)
+        sb.faults.clear()
+        result = m.cancel_group(group)
+        assert result.ok
+        assert len(result.cancelled) == 2
+        assert [o for o in on_exchange(sb).values() if o.is_open] == []
+
+
+def test_a_stale_time_answer_never_lets_a_lookup_adopt_a_strangers_identical_order(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    assert isinstance(sb.clock, ManualClock)
+    clock = sb.clock
+    kw: dict[str, Any] = {"monotonic": clock.time}
+    request = limit(sb, userref=42)
+    with make(sb, tmp_path / "a.db", **kw) as a, make(sb, tmp_path / "b.db", **kw) as b:
+        a.now()  # A learns Kraken's time long before it places
+        clock.advance(50)
+        theirs = b.place(request)
+        clock.advance(50)
+        sb.faults.add(method="AddOrder", kind="html", status=502, when="before", count=1)
+        mine = a.place(request)
+        sb.faults.clear()
+        assert mine.txid != theirs.txid
+        assert not mine.reconciled
+
+
+def test_an_intent_that_waited_before_its_send_gets_a_fresh_deadline(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert isinstance(sb.clock, ManualClock)
+    clock = sb.clock
+    with make(sb, tmp_path / "t.db", deadline=3) as m:
+        group = m.new_group("g")
+        real_write = m._write_intent
+
+        def write_then_wait(*args: Any, **kw: Any) -> Any:
+            written = real_write(*args, **kw)
+            clock.advance(20)  # e.g. waiting for the group's turn behind a slow placement
+            return written
+
+        monkeypatch.setattr(m, "_write_intent", write_then_wait)
+        placed = m.place(limit(sb), group=group)
+        assert placed.placed
+        assert placed.attempts == 1
+
+
+def test_a_clock_step_during_the_time_call_never_fails_a_placement(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = SteppingClock(sb)
+    with make(sb, tmp_path / "d.db", clock=clock, deadline=3) as m:
+        real_time = m.client.time
+        steps = [-40.0]
+
+        def stepping() -> ServerTime:
+            answer = real_time()
+            if steps:
+                clock.skew += steps.pop()
+            return answer
+
+        monkeypatch.setattr(m.client, "time", stepping)
+        assert m.place(limit(sb)).placed
+
+
+def test_a_foreign_order_first_cached_by_a_lookup_is_still_reserved(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    with make(sb, tmp_path / "x.db") as m:
+        start = m.new_group("g").userref
+        stranger = sb.client().add_order(limit(sb, userref=start + 1))
+        assert [o.txid for o in m.find_by_userref(start + 1)] == list(stranger.txids)
+        assert m.sync().foreign == stranger.txids
+    with make(sb, tmp_path / "new.db") as fresh:
+        assert fresh.new_group("h").userref == start + 2
