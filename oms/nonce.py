@@ -123,6 +123,8 @@ class NonceSource:
                 os.replace(tmp, self.path)
                 yield nonce
             finally:
+                # Gone with the lock: a stale name would blame a process that left.
+                self._holder.unlink(missing_ok=True)
                 self._file_lock.release()
 
     def next(self) -> int:

@@ -181,7 +181,9 @@ class _DeadlineConnection:
     def getresponse(self) -> Any:
         deadline = _DEADLINE.get()
         real = self.sock
-        if deadline is None or real is None:
+        if deadline is None or not isinstance(real, socket.socket):
+            # No deadline set, or not a plain/TLS socket (TLS inside an HTTPS proxy tunnel):
+            # the per-read timeout alone applies.
             return super().getresponse()  # type: ignore[misc]
         proxy = _DeadlineSocket(real, deadline)
         self.sock = proxy
