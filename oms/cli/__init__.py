@@ -13,11 +13,13 @@ from typing import Any
 import click
 
 from oms._version import __version__
+from oms.cli._common import EXIT_INTERRUPTED, EXIT_STATUS_HELP, CliError, configure_logging
 
 __all__ = ["main"]
 
 #: command name → "module:attribute" of its click command.
 COMMANDS: dict[str, str] = {
+    "balance": "oms.cli.market:balance",
     "call": "oms.cli.call:call",
     "cancel": "oms.cli.orders:cancel",
     "demo": "oms.cli.orders:demo",
@@ -28,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "sandbox": "oms.cli.sandbox:sandbox",
     "sign": "oms.cli.sign:sign",
     "sync": "oms.cli.orders:sync",
+    "ticker": "oms.cli.market:ticker",
     "trades": "oms.cli.history:trades",
 }
 
@@ -44,12 +47,37 @@ class _LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Commands that can leave something in doubt (a placement) say what themselves;
+            # anything else was interrupted with nothing left unknown.
+            raise CliError("interrupted", EXIT_INTERRUPTED) from None
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_STATUS_HELP,
+)
 @click.version_option(__version__, prog_name="oms")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log one line per request (method, URL path, status, latency) and every warning "
+    "to stderr; never keys, signatures or bodies.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no notes on stderr.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Order management for the Kraken spot REST API.
 
     Commands that talk to an exchange take --base-url (default Kraken; point it at
     `oms sandbox` to trade offline) and read KRAKEN_API_KEY / KRAKEN_API_SECRET.
+    Times are given as ISO 8601 (UTC unless an offset is given) or unix seconds, and shown
+    in UTC. Progress shows on stderr when it is a terminal.
     """
+    ctx.meta["oms.quiet"] = quiet
+    ctx.meta["oms.last_log"] = configure_logging(verbose, quiet)

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from oms.cli._common import EXIT_USAGE, CliError
 from oms.sandbox import DEFAULT_BALANCES, AccountConfig, Sandbox
 from oms.sandbox.clock import Clock, ManualClock, SystemClock
 from oms.sandbox.config import SandboxConfig
@@ -139,8 +140,12 @@ def sandbox(
             sb = Sandbox.serve(
                 exchange=exchange, seed=seed, host=host, port=port, allow_remote=allow_remote
             )
-        except (ValueError, OSError) as e:
-            raise click.ClickException(str(e)) from None
+        except OSError as e:
+            # A busy port, an address not on this machine: found before anything started.
+            where = f"{host}:{port}" if port else host
+            raise CliError(f"cannot listen on {where}: {e.strerror or e}", EXIT_USAGE) from None
+        except ValueError as e:
+            raise CliError(str(e), EXIT_USAGE) from None
         try:
             # --key if given, else the first account (generated, or the oldest in --state);
             # --account only ever adds accounts besides it.
@@ -211,9 +216,9 @@ def _open_exchange(
 
 _URL = click.option(
     "--url",
-    envvar="OMS_SANDBOX_URL",
+    envvar=["OMS_SANDBOX_URL", "KRAKEN_BASE_URL"],
     required=True,
-    help="The sandbox's base_url (env OMS_SANDBOX_URL).",
+    help="The sandbox's base_url [env OMS_SANDBOX_URL, else KRAKEN_BASE_URL].",
 )
 
 
@@ -221,7 +226,7 @@ def _call(url: str, path: str, payload: object = None, method: str | None = None
     try:
         result = admin_request(url, path, payload, method=method)
     except (RuntimeError, ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None
+        raise CliError(f"{url}: {e}") from None
     click.echo(json.dumps(result))
 
 
