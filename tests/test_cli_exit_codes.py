@@ -18,11 +18,13 @@ from oms.errors import OutcomeUnknownError
 from oms.history_store import HistoryStore
 from oms.manager import OrderManager
 from oms.sandbox import Sandbox
+from oms.sandbox.config import SandboxConfig
 
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Sandbox]:
-    with Sandbox.serve(seed=5) as sandbox:
+    # Without rate limits: every command is a new process-like client with a fresh limiter.
+    with Sandbox.serve(seed=5, config=SandboxConfig().without_limits()) as sandbox:
         yield sandbox
 
 

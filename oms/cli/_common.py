@@ -340,7 +340,8 @@ class _LastMessage(logging.Handler):
 
 def configure_logging(verbose: int, is_quiet: bool) -> _LastMessage:
     """Route the ``oms`` logger: silent by default (the CLI reports errors itself, once);
-    ``-v`` one line per request and every warning on stderr; ``-vv`` everything."""
+    ``-v`` one line per request and every note and warning on stderr; ``-vv`` adds the
+    transport's debug lines."""
     log = logging.getLogger("oms")
     for handler in list(log.handlers):
         if getattr(handler, "_oms_cli", False):
@@ -353,11 +354,13 @@ def configure_logging(verbose: int, is_quiet: bool) -> _LastMessage:
     log.propagate = False
     if verbose and not is_quiet:
         stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(logging.Formatter("%(asctime)sZ %(levelname)s %(message)s"))
+        stream.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+        )
         stream.formatter.converter = time.gmtime  # type: ignore[union-attr]
         stream._oms_cli = True  # type: ignore[attr-defined]
         log.addHandler(stream)
-        log.setLevel(logging.DEBUG)
+        log.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
     else:
         log.setLevel(logging.INFO)
     return last
