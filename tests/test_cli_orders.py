@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from oms.cli.orders import cancel, demo, groups, orders, place, render_table, sync
+from oms.cli.demo import demo
+from oms.cli.orders import cancel, groups, orders, place, render_table, sync
 from oms.sandbox import ManualClock, Sandbox
 
 

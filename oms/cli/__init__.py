@@ -22,7 +22,7 @@ COMMANDS: dict[str, str] = {
     "balance": "oms.cli.market:balance",
     "call": "oms.cli.call:call",
     "cancel": "oms.cli.orders:cancel",
-    "demo": "oms.cli.orders:demo",
+    "demo": "oms.cli.demo:demo",
     "funding": "oms.cli.history:funding",
     "groups": "oms.cli.orders:groups",
     "orders": "oms.cli.orders:orders",

@@ -1,4 +1,4 @@
-"""Order commands: ``oms demo``, ``oms place``, ``oms orders``, ``oms groups``, ``oms cancel``,
+"""Order commands: ``oms place``, ``oms orders``, ``oms groups``, ``oms cancel``,
 ``oms sync``.
 
 Every command except ``demo`` works on a cache database (``--db``) and, when it needs the
@@ -9,11 +9,8 @@ prints aligned columns for people.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -23,7 +20,6 @@ from typing import Any, TypeVar
 import click
 
 from oms._decimal import fmt
-from oms.auth import key_fingerprint
 from oms.cache import CLOSED_STATUSES, OPEN_STATUSES, Group, IntentState, OrderCache
 from oms.cli._common import (
     EXIT_INTERRUPTED,
@@ -44,14 +40,13 @@ from oms.cli._common import (
 from oms.cli._progress import waiting_sleep
 from oms.client import DEFAULT_BASE_URL, KrakenClient
 from oms.errors import OmsError
-from oms.manager import GroupCancelResult, OrderManager, Placement
+from oms.manager import GroupCancelResult, OrderManager
 from oms.models import Order, OrderStatus
-from oms.nonce import NonceSource, default_directory
+from oms.nonce import default_directory
 from oms.orders import OrderRequest, check_userref
 
 __all__ = [
     "cancel",
-    "demo",
     "groups",
     "order_dict",
     "orders",
@@ -510,188 +505,3 @@ def sync(
     with _manager(base_url, db, deadline=deadline) as manager:
         result = manager.sync()
         _emit(_plain(result), output_format=fmt_)
-
-
-# --- the demo ---------------------------------------------------------------------------------
-
-
-def _say(text: str = "", **style: Any) -> None:
-    style = {k: v for k, v in style.items() if v is not None}
-    click.echo(click.style(text, **style) if style else text)
-
-
-def _step(n: int, text: str) -> None:
-    _say()
-    _say(f"{n}. {text}", bold=True)
-
-
-def _ladder_table(manager: OrderManager, txids: Sequence[str]) -> str:
-    rows = []
-    for txid in txids:
-        order = manager.cache.order(txid)
-        if order is not None:
-            rows.append(_order_row(order))
-    return render_table(rows, ("txid", "userref", "side", "price", "volume", "filled", "status"))
-
-
-def _indent(text: str) -> str:
-    return "\n".join("   " + line for line in text.splitlines())
-
-
-@click.command()
-@click.option("--seed", default=7, show_default=True, help="The sandbox's price path.")
-@click.option(
-    "--rungs",
-    default=5,
-    type=click.IntRange(2, 20),
-    show_default=True,
-    help="Orders in the ladder.",
-)
-@click.option(
-    "--step",
-    "step_bp",
-    default=15,
-    type=click.IntRange(1, 500),
-    show_default=True,
-    help="Distance between rungs, in basis points of the price.",
-)
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the demo's order cache here (default: a temporary file).",
-)
-def demo(seed: int, rungs: int, step_bp: int, db: Path | None) -> None:
-    """Watch oms trade on a built-in sandbox exchange: no keys, no network.
-
-    Starts a local exchange (real HTTP on 127.0.0.1), places a ladder of buy orders as one
-    group (one userref), loses one answer on purpose to show that the order is found, not
-    sent twice, lets the market move until some orders fill, then cancels the rest of the
-    group with a single request and checks the result.
-    """
-    from oms.sandbox import ManualClock, Sandbox
-
-    # The demo narrates what the manager logs (a lost answer, reconciled); keep the log quiet.
-    logging.getLogger("oms").addHandler(logging.NullHandler())
-    with tempfile.TemporaryDirectory(prefix="oms-demo-") as scratch:
-        clock = ManualClock(time.time())
-        with Sandbox.serve(seed=seed, clock=clock) as sb:
-            nonces = NonceSource(key_fingerprint(sb.key), directory=scratch)
-            client = sb.client(nonce_source=nonces)
-            manager = OrderManager(
-                client, db or Path(scratch) / "demo.db", clock=clock.time, sleep=clock.advance
-            )
-            try:
-                _run_demo(sb, manager, clock, rungs=rungs, step_bp=step_bp)
-            except OmsError as exc:
-                raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-            finally:
-                manager.close()
-                client.close()
-
-
-def _exchange_view(sb: Any) -> dict[str, Order]:
-    """Every order of the sandbox account, straight from the exchange (for the final check)."""
-    client = sb.client()
-    try:
-        found = {o.txid: o for o in client.open_orders()}
-        found.update({o.txid: o for o in client.iter_closed_orders()})
-    finally:
-        client.close()
-    return found
-
-
-def _run_demo(sb: Any, manager: OrderManager, clock: Any, *, rungs: int, step_bp: int) -> None:
-    pair = "XBTUSD"
-    _say("oms demo: order management against a local Kraken-protocol sandbox", bold=True)
-    _say(f"   exchange  {sb.base_url}  (started by this command; a funded test account)")
-    _say(f"   cache     {manager.cache.path}")
-
-    _step(1, "A group: many orders, one userref")
-    group = manager.new_group("demo ladder")
-    _say(f"   Group {group.label!r} got userref {group.userref}. Every rung carries it, so one")
-    _say("   CancelOrder with that userref cancels them all.")
-
-    info = manager.pair(pair)
-    last = sb.market.last_price(pair)
-    tick = info.tick_size or Decimal(1).scaleb(-info.pair_decimals)
-    _step(2, f"A ladder of {rungs} limit buys below the market ({pair} last traded {fmt(last)})")
-    lost = rungs // 2
-    txids: list[str] = []
-    for i in range(rungs):
-        below = last * (1 - Decimal(step_bp * (i + 1)) / 10_000)
-        price = (below / tick).to_integral_value() * tick
-        request = OrderRequest(
-            pair=pair, side="buy", ordertype="limit", volume="0.002", price=price
-        )
-        if i == lost:
-            # The exchange takes the order, but its answer never arrives.
-            sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
-        placed: Placement = manager.place(request, group=group)
-        assert placed.txid is not None
-        txids.append(placed.txid)
-        line = f"   buy 0.002 @ {fmt(price):>9}  -> {placed.txid}"
-        if placed.reconciled:
-            line += click.style("  answer lost on the way!", fg="yellow")
-        _say(line)
-        if placed.reconciled:
-            _say(
-                "      oms waited until the order's deadline had passed, found it by its userref",
-                fg="yellow",
-            )
-            _say("      in OpenOrders and adopted it: placed once, not sent twice.", fg="yellow")
-    manager.sync()
-    _say()
-    _say(_indent(_ladder_table(manager, txids)))
-
-    _step(3, "The market moves (sandbox time runs ahead, five minutes at a time)")
-    start = clock.time()
-    filled: list[Order] = []
-    wanted = max(1, rungs // 2)
-    for _ in range(24 * 12):  # at most a day of sandbox time
-        clock.advance(300)
-        manager.sync()
-        filled = [o for o in manager.cache.orders(txids=txids) if o.vol_exec > 0]
-        if len(filled) >= wanted:
-            break
-    hours = (clock.time() - start) / 3600
-    _say(
-        f"   {hours:.1f} h later {pair} trades at {fmt(sb.market.last_price(pair))}: "
-        f"{len(filled)} of {rungs} rungs filled (or partly filled)."
-    )
-    _say()
-    _say(_indent(_ladder_table(manager, txids)))
-
-    _step(4, f"Cancel the rest of the group in one request: CancelOrder txid={group.userref}")
-    result = manager.cancel_group(group)
-    empty = "yes" if result.confirmed_empty else f"no, left: {', '.join(result.leftovers)}"
-    _say(f"   Kraken cancelled:                 {result.count}")
-    _say(f"   open members the cache expected:  {result.expected}")
-    _say(f"   OpenOrders for userref {group.userref} empty:   {empty}")
-    if result.ok:
-        _say("   -> the group cancel checks out", fg="green")
-    else:
-        _say("   -> MISMATCH: see the counts above", fg="red")
-    manager.sync()
-    _say()
-    _say(_indent(_ladder_table(manager, txids)))
-
-    final = manager.cache.orders(txids=txids)
-    done = sum(1 for o in final if o.status is OrderStatus.CLOSED)
-    cancelled = sum(1 for o in final if o.status is OrderStatus.CANCELED)
-    exchange = _exchange_view(sb)
-    agrees = {o.txid: o for o in manager.cache.orders()} == exchange
-    adds = manager.requests.get("AddOrder", 0)
-    _step(5, "What happened")
-    _say(
-        f"   placed     {rungs} orders with {adds} AddOrder requests (one answer lost, none resent)"
-    )
-    _say(f"   filled     {done}")
-    _say(f"   cancelled  {cancelled}, with one CancelOrder request")
-    _say(
-        f"   cache      {len(exchange)} orders, "
-        + ("identical to the exchange's" if agrees else "DIFFERENT from the exchange's"),
-        fg=None if agrees else "red",
-    )
-    _say()
-    _say("Next: `oms sandbox` runs a sandbox you keep; `oms place`, `oms orders --table`,")
-    _say("`oms cancel --userref N` work against it (or Kraken) with --base-url.")
