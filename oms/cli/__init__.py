@@ -21,6 +21,7 @@ __all__ = ["main"]
 COMMANDS: dict[str, str] = {
     "balance": "oms.cli.market:balance",
     "call": "oms.cli.call:call",
+    "check": "oms.cli.check:check",
     "cancel": "oms.cli.orders:cancel",
     "demo": "oms.cli.demo:demo",
     "funding": "oms.cli.history:funding",
