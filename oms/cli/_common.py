@@ -335,7 +335,9 @@ class _LastMessage(logging.Handler):
         self.text = ""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.text = record.getMessage()
+        # The per-request lines say what was done, not what is awaited.
+        if record.name != "oms.requests":
+            self.text = record.getMessage()
 
 
 def configure_logging(verbose: int, is_quiet: bool) -> _LastMessage:

@@ -11,6 +11,7 @@ latest line the library logged: a deadline after a lost answer, pacing for rate 
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -45,6 +46,8 @@ class StatusLine:
     def show(self, text: str) -> None:
         if not self.enabled:
             return
+        # One line: a status longer than the terminal would wrap and never be overwritten.
+        text = text[: max(20, shutil.get_terminal_size().columns - 1)]
         stream = _stream()
         stream.write("\r" + text.ljust(self._width))
         stream.flush()

@@ -252,13 +252,15 @@ class _SyncProgress:
         self.started = _time.monotonic()
         self.at = 0.0
         self.text = ""
+        #: "Now" for the bar's end: the exchange's clock (set by the caller), else ours.
+        self.now: float | None = None
 
     def __call__(self, pages: int, received: int, inserted: int, cursor: int) -> None:
         if not self.enabled:
             return
         at = cursor / 1e9
         if self.bar is None:
-            now = _time.time()
+            now = self.now if self.now is not None else _time.time()
             self.at = min(at, now)
             self.bar = click.progressbar(
                 length=max(1, int(now - self.at)),
@@ -329,6 +331,9 @@ def trades_sync(
     fmt_ = chosen_format(output_format, table)
     progress = _SyncProgress(pair)
     with _opened(HistoryStore, db) as store, KrakenClient(base_url=base_url) as client:
+        if progress.enabled:
+            with cli_errors():
+                progress.now = client.time().unixtime
         try:
             report = sync_trades(
                 client,
