@@ -56,9 +56,11 @@ def _utc(t: float) -> datetime:
     return datetime.fromtimestamp(t, timezone.utc)
 
 
-def _candles(ax: Any, bars: Sequence[OHLCBar], width_days: float) -> None:
+def _candles(ax: Any, bars: Sequence[OHLCBar], interval: int) -> None:
+    """One candle per bar, centred on the middle of its interval (a bar's time is its start)."""
+    width_days = interval / 86400 * 0.7
     for bar in bars:
-        x = _utc(bar.time)
+        x = _utc(bar.time + interval / 2)
         up = bar.close >= bar.open
         color = "#26a269" if up else "#c01c28"
         ax.vlines(x, float(bar.low), float(bar.high), color=color, linewidth=0.8)
@@ -76,12 +78,11 @@ def plot_ohlc(bars: Sequence[OHLCBar], interval: int, path: str | Path, *, title
         2, 1, sharex=True, figsize=SIZE, dpi=DPI, gridspec_kw={"height_ratios": [3, 1]}
     )
     try:
-        width = interval / 86400 * 0.7
-        _candles(price_ax, bars, width)
+        _candles(price_ax, bars, interval)
         volume_ax.bar(
-            [_utc(b.time) for b in bars],
+            [_utc(b.time + interval / 2) for b in bars],
             [float(b.volume) for b in bars],
-            width,
+            interval / 86400 * 0.7,
             color="#5e81ac",
         )
         price_ax.set_title(title)
@@ -105,7 +106,7 @@ def plot_demo(story: DemoStory, path: str | Path) -> None:
 
     fig, ax = plt.subplots(figsize=SIZE, dpi=DPI)
     try:
-        _candles(ax, story.bars, story.interval / 86400 * 0.7)
+        _candles(ax, story.bars, story.interval)
         start, cancel = _utc(story.start), _utc(story.cancel_at)
         cancelled = set(story.cancelled)
         for txid, price in story.rungs:

@@ -163,6 +163,17 @@ def credentials_from_env() -> Any:
         raise CliError(f"KRAKEN_API_KEY / KRAKEN_API_SECRET: {exc}", EXIT_USAGE) from None
 
 
+def need_plotting() -> None:
+    """Fail early, before any work, if ``--plot`` cannot be honoured: a usage error saying
+    how to install the ``plot`` extra."""
+    from oms.plot import PlotUnavailable, require_matplotlib
+
+    try:
+        require_matplotlib()
+    except PlotUnavailable as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
 def quiet() -> bool:
     """Whether ``oms -q`` was given (no progress, no notes on stderr)."""
     ctx = click.get_current_context(silent=True)

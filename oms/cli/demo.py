@@ -22,7 +22,7 @@ import click
 
 from oms._decimal import fmt
 from oms.auth import key_fingerprint
-from oms.cli._common import cli_errors, render_table
+from oms.cli._common import cli_errors, need_plotting, render_table
 from oms.cli.orders import _order_row
 from oms.manager import OrderManager, Placement
 from oms.models import OHLCBar, Order, OrderStatus
@@ -133,9 +133,7 @@ def demo(seed: int, rungs: int, db: Path | None, plot_path: Path | None) -> None
     from oms.sandbox import ManualClock, Sandbox
 
     if plot_path is not None:
-        from oms.plot import require_matplotlib
-
-        require_matplotlib()
+        need_plotting()
     # The demo narrates what the manager logs (a lost answer, reconciled); keep the log quiet.
     logging.getLogger("oms").addHandler(logging.NullHandler())
     with tempfile.TemporaryDirectory(prefix="oms-demo-") as scratch:

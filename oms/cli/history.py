@@ -31,7 +31,9 @@ from oms.cli._common import (
     emit,
     format_options,
     iso,
+    need_plotting,
     parse_time,
+    quiet,
 )
 from oms.cli._progress import StatusLine, show_progress
 from oms.client import DEFAULT_BASE_URL, KrakenClient
@@ -55,6 +57,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 D = TypeVar("D", bound=HistoryDatabase)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_UNITS_DESC = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _INTERVAL = re.compile(r"(\d+)\s*([smhdw]?)")
 BAR_COLUMNS = ("time", "open", "high", "low", "close", "vwap", "volume", "count")
 FUNDING_COLUMNS = ("refid", "kind", "asset", "amount", "fee", "status", "status_prop", "seen")
@@ -380,6 +383,13 @@ def trades_sync(
     type=click.IntRange(0),
     help="Round vwap to this many decimals (default: as many as the pair's prices have).",
 )
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.png",
+    help="Also draw the bars as candles with volume (pip install 'oms[plot]').",
+)
 @_db_option
 @format_options
 def trades_ohlc(
@@ -389,29 +399,45 @@ def trades_ohlc(
     end: int | None,
     carry_forward: bool,
     vwap_places: int | None,
+    plot_path: Path | None,
     db: Path | None,
     output_format: str | None,
     table: bool,
 ) -> None:
-    """OHLC bars of any interval from the stored trades (no network; `oms trades sync` first)."""
+    """OHLC bars of any interval from the stored trades (no network; `oms trades sync` first).
+
+    Bar times are their start, in UTC. --plot FILE.png draws them too (1200x750 pixels).
+    """
     fmt_ = chosen_format(output_format, table)
+    if plot_path is not None:
+        need_plotting()
     with _opened(HistoryStore, db) as store:
         # Trades before the first bar only matter for the close carried into it.
         read_from = None if start is None or carry_forward else start * 10**9
         stored = store.iter_trades(
             pair, start_ns=read_from, end_ns=None if end is None else end * 10**9
         )
-        bars = ohlc_from_trades(
-            stored,
-            interval,
-            start=start,
-            end=end,
-            carry_forward=carry_forward,
-            vwap_places=vwap_places,
+        bars = list(
+            ohlc_from_trades(
+                stored,
+                interval,
+                start=start,
+                end=end,
+                carry_forward=carry_forward,
+                vwap_places=vwap_places,
+            )
         )
     data = [_bar(b, vwap_places) for b in bars]
     rows = [{**row, "time": _when(row["time"])} for row in data]
     _emit(data, output_format=fmt_, rows=rows, columns=BAR_COLUMNS)
+    if plot_path is not None:
+        from oms.plot import plot_ohlc
+
+        unit, size = next((u, n) for u, n in _UNITS_DESC if interval % n == 0)
+        label = f"{interval // size}{unit}"
+        plot_ohlc(bars, interval, plot_path, title=f"{pair} {label} bars (UTC)")
+        if not quiet():
+            click.echo(f"drawn: {plot_path}", err=True)
 
 
 @trades.command("check")
