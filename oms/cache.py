@@ -746,8 +746,9 @@ class OrderCache(SQLiteFile):
         found: set[str] = set()
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
             rows = self._query(
-                f"SELECT txid FROM orders WHERE synced_at IS NULL AND txid IN ({', '.join('?' * len(chunk))})",  # noqa: E501, S608 -- placeholders only
+                f"SELECT txid FROM orders WHERE synced_at IS NULL AND txid IN ({marks})",  # noqa: S608 -- placeholders only
                 chunk,
             )
             found.update(r["txid"] for r in rows)

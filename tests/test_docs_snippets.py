@@ -61,6 +61,17 @@ def blocks(page: Path) -> list[tuple[str, str]]:
 
 
 PAGES = sorted(p for p in DOCS.glob("*.rst") if p.name != "cli-reference.rst" and blocks(p))
+PYTHON_PAGES = [p for p in PAGES if any(kind == "python" for kind, _ in blocks(p))]
+
+
+def runnable(page: Path) -> list[str]:
+    return [
+        c
+        for kind, body in blocks(page)
+        if kind != "python"
+        for c in commands(body)
+        if not skipped(c)
+    ]
 
 
 def commands(script: str) -> list[str]:
@@ -115,13 +126,11 @@ class MyAdapter(requests.adapters.BaseAdapter):
         pass
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("page", PYTHON_PAGES, ids=lambda p: p.stem)
 def test_python_blocks_run(
     page: Path, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code = [body for kind, body in blocks(page) if kind == "python"]
-    if not code:
-        pytest.skip("no python blocks")
     monkeypatch.chdir(tmp_path)
     for name, value in env_for(sandbox, tmp_path).items():
         monkeypatch.setenv(name, value)
@@ -162,12 +171,13 @@ def env_for(sb: Sandbox, tmp_path: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+# Pages with a command to run (install.rst's blocks are install steps without a prompt).
+CONSOLE_PAGES = [p for p in PAGES if runnable(p)]
+
+
+@pytest.mark.parametrize("page", CONSOLE_PAGES, ids=lambda p: p.stem)
 def test_console_blocks_run(page: Path, sandbox: Sandbox, tmp_path: Path) -> None:
-    script = [c for kind, body in blocks(page) if kind != "python" for c in commands(body)]
-    script = [c for c in script if not skipped(c)]
-    if not script:
-        pytest.skip("no console commands to run")
+    script = runnable(page)
     env = {**os.environ, **env_for(sandbox, tmp_path)}
     # The `oms` of this interpreter's environment (tox's, or the developer's venv).
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
