@@ -113,6 +113,16 @@ NO_KEYS = {"KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": ""}
         (["call", "AddOrder", "pair=XBTUSD"], 1),
         (["sandbox", "clock"], 0),
         (["sandbox", "fault", "list"], 0),
+        (["sandbox", "advance"], 0),
+        (["sandbox", "fault", "remove", "999"], 1),
+        (["sandbox", "--host", "192.0.2.1"], 2),  # not loopback without --allow-remote
+        (["sign", "--example"], 0),
+        (["sign", "--example", "--expect", "AAAA"], 1),
+        (["sign", "--path", "/0/private/Balance"], 2),
+        (["check"], 0),
+        (["check", "--live"], 2),  # needs the confirmation flag
+        # A file that cannot be written: one line, no traceback.
+        (["call", "--transcript", "/nonexistent/dir/t.txt", "Time"], 1),
     ],
 )
 def test_exit_status_table(

@@ -8,6 +8,7 @@ of the others.
 from __future__ import annotations
 
 import importlib
+import sqlite3
 from typing import Any
 
 import click
@@ -55,6 +56,17 @@ class _LazyGroup(click.Group):
             # Commands that can leave something in doubt (a placement) say what themselves;
             # anything else was interrupted with nothing left unknown.
             raise CliError("interrupted", EXIT_INTERRUPTED) from None
+        except (OSError, sqlite3.Error) as exc:
+            # Conditions of the machine, not bugs: a file that cannot be written (--plot,
+            # --transcript), a database locked or read-only past its busy timeout, a full
+            # disk. The library translates what it can where it happens (opening a file of
+            # the wrong kind is a ValidationError); what only shows at run time ends here, as
+            # one line instead of a traceback. `oms -vv` keeps the traceback for debugging.
+            if ctx.find_root().meta.get("oms.verbose", 0) >= 2:
+                raise
+            where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise CliError(f"{reason}{where}") from None
 
 
 @click.group(
@@ -81,4 +93,5 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     in UTC. Progress shows on stderr when it is a terminal.
     """
     ctx.meta["oms.quiet"] = quiet
+    ctx.meta["oms.verbose"] = verbose
     ctx.meta["oms.last_log"] = configure_logging(verbose, quiet)
