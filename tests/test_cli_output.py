@@ -192,3 +192,11 @@ def test_sandbox_subcommands_follow_kraken_base_url(sb: Sandbox, env: dict[str, 
         sb.faults.clear()
     clock = json.loads(oms(["sandbox", "clock"], env).stdout)
     assert clock["time"] == pytest.approx(sb.exchange.clock.time(), abs=5)
+
+
+@pytest.mark.parametrize("text", ["2023-11-15T00:00:00Z", "1700006400"])
+def test_sandbox_clock_set_takes_iso_or_unix(text: str) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    with Sandbox.serve(clock=clock) as sb:
+        oms(["sandbox", "clock", "--url", sb.base_url, "--set", text], {})
+        assert clock.time() == 1_700_006_400

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from oms.cli._common import EXIT_USAGE, CliError
+from oms.cli._common import EXIT_USAGE, CliError, parse_time
 from oms.sandbox import DEFAULT_BALANCES, AccountConfig, Sandbox
 from oms.sandbox.clock import Clock, ManualClock, SystemClock
 from oms.sandbox.config import SandboxConfig
@@ -278,10 +278,28 @@ def fault_remove(url: str, rule_id: int) -> None:
     _call(url, f"/faults/{rule_id}", method="DELETE")
 
 
+def _time_or_unix(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # unix seconds, fractions allowed
+    except ValueError:
+        pass
+    try:
+        return float(parse_time(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 @sandbox.command()
 @_URL
 @click.option("--advance", type=float, help="Move a --manual-clock sandbox forward S seconds.")
-@click.option("--set", "set_to", type=float, help="Move it to unix time T.")
+@click.option(
+    "--set",
+    "set_to",
+    callback=_time_or_unix,
+    help="Move it to time T (ISO 8601, UTC unless an offset is given, or unix seconds).",
+)
 def clock(url: str, advance: float | None, set_to: float | None) -> None:
     """Show, advance or set the sandbox clock."""
     payload: dict[str, float] = {}
