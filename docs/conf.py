@@ -19,6 +19,7 @@ extensions = ["sphinx.ext.autodoc"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 exclude_patterns = ["_build"]
-html_theme = "alabaster"
+# furo: maintained, responsive, and code blocks scroll instead of being clipped at 1,280 px.
+html_theme = "furo"
 html_title = f"oms {__version__}"
 nitpicky = False

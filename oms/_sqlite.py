@@ -146,14 +146,19 @@ def apply_migrations(
 
 
 def migrator(
-    migrations: Sequence[Callable[[sqlite_utils.Database], None]], *, what: str
+    migrations: Sequence[Callable[[sqlite_utils.Database], None]],
+    *,
+    what: str,
+    before: Callable[[sqlite_utils.Database], None] | None = None,
 ) -> Callable[[sqlite_utils.Database], None]:
     """The ``migrate`` for :func:`open_database`: :func:`apply_migrations` in one write
-    transaction, so an upgrade is all or nothing."""
+    transaction, so an upgrade is all or nothing; ``before`` may refuse the file first."""
 
     def migrate(db: sqlite_utils.Database) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
+            if before is not None:
+                before(db)
             apply_migrations(db, migrations, what=what)
             db.execute("COMMIT")
         except BaseException:

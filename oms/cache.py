@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -310,7 +311,19 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
 )
 
 
-_migrate = migrator(MIGRATIONS, what="database")
+def _refuse_foreign(db: sqlite_utils.Database) -> None:
+    """Refuse a file another schema claims by its application id (a history database):
+    migrating it would mix the two and read its ``user_version`` as ours."""
+    if db.execute("PRAGMA application_id").fetchone()[0] != 0:
+        raise ValidationError(
+            "not an oms order cache (a history database, or another application's file?); "
+            "give a new file",
+            field="path",
+            rule="database-kind",
+        )
+
+
+_migrate = migrator(MIGRATIONS, what="database", before=_refuse_foreign)
 
 
 _BINDING_KEYS = ("bound.base_url", "bound.account", "bound.account_label")
@@ -480,7 +493,16 @@ class OrderCache(SequenceFile):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
-        super().__init__(path, busy_timeout=busy_timeout, migrate=_migrate)
+        try:
+            super().__init__(path, busy_timeout=busy_timeout, migrate=_migrate)
+        except ValidationError as exc:
+            raise ValidationError(f"{path}: {exc}", field="path", rule=exc.rule) from None
+        except sqlite3.DatabaseError as exc:
+            # Opening is where a wrong file shows (not a database, locked, read-only): say so
+            # here, once, instead of letting sqlite3's exception reach the caller.
+            raise ValidationError(
+                f"cannot use {path} as the order cache ({exc})", field="path", rule="database"
+            ) from None
 
     # --- userref sequences (used by oms.userref) -----------------------------------------
 
@@ -725,6 +747,21 @@ class OrderCache(SequenceFile):
                 [OrderStatus(status).value, closetm, reason, *ids, *open_values],
             )
             return int(cursor.rowcount)
+
+    def unsynced(self, txids: Iterable[str]) -> set[str]:
+        """Those of ``txids`` known only from the placement's answer, not yet read back from
+        the exchange by a sync or a lookup (their status is the ``pending`` written then)."""
+        wanted = list(txids)
+        found: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT txid FROM orders WHERE synced_at IS NULL AND txid IN ({marks})",  # noqa: S608 -- placeholders only
+                chunk,
+            )
+            found.update(r["txid"] for r in rows)
+        return found
 
     def order(self, txid: str) -> Order | None:
         """One cached order by txid."""

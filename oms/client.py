@@ -96,6 +96,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+#: One INFO line per request sent: method, REST cost, latency, outcome (``oms -v`` shows it).
+#: Never parameters, keys or signatures.
+request_log = logging.getLogger("oms.requests")
 
 DEFAULT_BASE_URL = "https://api.kraken.com"
 
@@ -350,6 +353,7 @@ class KrakenClient:
             attempt += 1
             response: HTTPResponse | None = None
             error: TransportError | KrakenError | None = None
+            started = _time.monotonic()
             try:
                 response = self._attempt(method, params, private=is_private)
                 errors = _envelope_errors(method, response)
@@ -358,6 +362,7 @@ class KrakenClient:
                     error = kraken_error(failures[0], errors)
             except TransportError as exc:
                 error = exc
+            self._log_request(method, is_private, _time.monotonic() - started, error)
             if error is None:
                 assert response is not None
                 if errors:
@@ -386,6 +391,15 @@ class KrakenClient:
             )
             if delay > 0:
                 self._sleep(delay)
+
+    def _log_request(
+        self, method: str, private: bool, elapsed: float, error: Exception | None
+    ) -> None:
+        if not request_log.isEnabledFor(logging.INFO):
+            return
+        cost = f"cost {self.rate_limiter.rest_cost(method):g}" if private else "public"
+        outcome = "ok" if error is None else f"{type(error).__name__}: {error}"
+        request_log.info("%s %s %.0f ms %s", method, cost, elapsed * 1000, outcome)
 
     def _feedback(
         self, method: str, params: Mapping[str, Any], error: Exception, *, private: bool

@@ -152,22 +152,31 @@ class FundingTracker:
         asset: str | None = None,
         deposits: bool = True,
         withdrawals: bool = True,
+        on_item: Callable[[FundingKind, int], object] | None = None,
     ) -> FundingSyncReport:
         """Fetch every page of DepositStatus and WithdrawStatus (optionally for one
         ``asset``) and record what changed since the last sync.
 
         Both listings are fetched before anything is written, and each is written in one
-        transaction: an interrupted sync records nothing half-way.
+        transaction: an interrupted sync records nothing half-way. ``on_item(kind, n)`` is
+        called as each transaction arrives (``n`` counts that kind so far), for progress.
         """
         client = self.client
         if client is None:
             raise ValidationError("this tracker has no client to poll", field="client")
         fetched: list[tuple[FundingKind, list[FundingTransaction]]] = []
+        listings = []
         if deposits:
-            fetched.append((FundingKind.DEPOSIT, list(client.iter_deposit_status(asset=asset))))
+            listings.append((FundingKind.DEPOSIT, client.iter_deposit_status))
         if withdrawals:
-            items = list(client.iter_withdraw_status(asset=asset))
-            fetched.append((FundingKind.WITHDRAWAL, items))
+            listings.append((FundingKind.WITHDRAWAL, client.iter_withdraw_status))
+        for kind, listing in listings:
+            items: list[FundingTransaction] = []
+            for item in listing(asset=asset):
+                items.append(item)
+                if on_item is not None:
+                    on_item(kind, len(items))
+            fetched.append((kind, items))
         seen_at = self._clock()
         transitions: list[FundingTransition] = []
         for kind, items in fetched:

@@ -142,6 +142,7 @@ def sync_trades(
     pace: float = 1.0,
     sleep: Callable[[float], object] = _time.sleep,
     clock: Callable[[], float] = _time.time,
+    on_page: Callable[[int, int, int, int], object] | None = None,
 ) -> SyncReport:
     """Fetch ``pair``'s public trades into ``store``, page by page, and return what happened.
 
@@ -152,7 +153,8 @@ def sync_trades(
     trades end. ``pace`` is the least number of seconds between two Trades requests (Kraken
     allows about one public call a second; the sandbox's ``ManualClock`` sleep makes it
     free in tests); ``clock`` (unix seconds) and ``sleep`` are injectable. ``count`` is
-    Kraken's page size (1..1000; Kraken's default 1000).
+    Kraken's page size (1..1000; Kraken's default 1000). ``on_page(pages, received,
+    inserted, cursor)`` is called after each page is stored (the CLI draws progress with it).
     """
     if not isinstance(pair, str) or not pair.strip():
         raise ValidationError("pair must be a non-empty string", field="pair")
@@ -207,6 +209,8 @@ def sync_trades(
         )
         received += write.received
         inserted += write.inserted
+        if on_page is not None:
+            on_page(pages, received, inserted, page.last if advances else cursor)
         if not page.trades:
             reason = StopReason.CAUGHT_UP
             break

@@ -84,13 +84,16 @@ class ServerClock:
         """Ask ``Time`` again before the next :meth:`now`."""
         self._stale = True
 
+    def _stepped(self) -> bool:
+        skew = self._clock() - self._monotonic()
+        return abs(skew - self._skew) > self.step_tolerance
+
     def _needs_calibration(self) -> bool:
         if self._stale or self._offset is None:
             return True
         if self._monotonic() - self._calibrated_at > self.max_age:
             return True
-        skew = self._clock() - self._monotonic()
-        return abs(skew - self._skew) > self.step_tolerance
+        return self._stepped()
 
     def floor_age(self) -> float:
         """Seconds (monotonic) since :attr:`floor` was read; infinite before the first."""
@@ -129,15 +132,18 @@ class ServerClock:
     def now(self) -> float:
         """The server's time now, estimated (calibrating first if the estimate is stale).
 
-        If ``Time`` cannot be read but an earlier measurement exists, that one is used (and
-        ``Time`` asked again a few seconds later): an estimate only sets deadlines and paces
-        waits, which Kraken's own clock then judges; nothing is concluded from it alone.
+        If ``Time`` cannot be read but an earlier measurement still holds (it is only old, or
+        was marked stale), that one is used and ``Time`` asked again a few seconds later: an
+        estimate only sets deadlines and paces waits, which Kraken's own clock then judges.
+        After a step of the local clock the last measurement is known wrong: then a failure
+        to read ``Time`` is raised.
         """
-        if self._needs_calibration() and self._monotonic() >= self._retry_at:
+        stepped = self._offset is not None and self._stepped()
+        if stepped or (self._needs_calibration() and self._monotonic() >= self._retry_at):
             try:
                 self.calibrate()
             except Exception as exc:
-                if self._offset is None:
+                if self._offset is None or stepped:
                     raise
                 self._retry_at = self._monotonic() + 5.0
                 logger.warning("could not read Kraken's time (%s); using the last offset", exc)

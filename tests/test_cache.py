@@ -403,3 +403,23 @@ def test_a_closed_order_is_never_reopened_by_an_older_answer(cache: OrderCache) 
     assert got is not None
     assert got.status is OrderStatus.CLOSED
     assert cache.count() == 2
+
+
+def test_a_history_database_is_refused_not_mixed(tmp_path: Path) -> None:
+    from oms.history_store import HistoryStore
+
+    path = tmp_path / "history.db"
+    HistoryStore(path).close()
+    with pytest.raises(ValidationError, match="not an oms order cache") as caught:
+        OrderCache(path)
+    assert caught.value.rule == "database-kind"
+    with sqlite3.connect(path) as conn:  # untouched: no order-cache table was added
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "intents" not in tables
+
+
+def test_a_file_that_is_not_sqlite_is_a_validation_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database " * 100)
+    with pytest.raises(ValidationError, match="cannot use"):
+        OrderCache(path)

@@ -93,7 +93,7 @@ def test_kraken_error_prints_envelope_and_exits_1(server: LoopbackServer) -> Non
     result = run(server, "AddOrder", "pair=xdgusd", "type=buy", "ordertype=market", "volume=1")
     assert result.exit_code == 1
     assert json.loads(result.stdout) == {"error": ["EOrder:Insufficient funds"]}
-    assert "error: EOrder:Insufficient funds" in result.stderr
+    assert "Error: Kraken refused: EOrder:Insufficient funds" in result.stderr
 
 
 def test_cloudflare_page_exits_3_without_parsing(server: LoopbackServer) -> None:

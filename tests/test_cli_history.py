@@ -89,9 +89,15 @@ def test_ohlc_prints_the_librarys_bars(sb: Sandbox, tmp_path: Path) -> None:
         expected = ohlc_from_trades(store.trades("XBTUSD"), 420)
     printed = json.loads(result.output)
     assert [b["time"] for b in printed] == [b.time for b in expected]
-    assert [(b["open"], b["vwap"], b["volume"], b["count"]) for b in printed] == [
-        (fmt(b.open), fmt(b.vwap), fmt(b.volume), b.count) for b in expected
+    assert [(b["open"], b["volume"], b["count"]) for b in printed] == [
+        (fmt(b.open), fmt(b.volume), b.count) for b in expected
     ]
+    # VWAP to the decimals the pair's prices carry, not 28 significant digits.
+    places = [-b.close.as_tuple().exponent for b in expected]
+    assert [b["vwap"] for b in printed] == [
+        fmt(round(b.vwap, n)) for b, n in zip(expected, places, strict=True)
+    ]
+    assert all(len(b["vwap"].partition(".")[2]) == n for b, n in zip(printed, places, strict=True))
 
     table = run(trades, ["ohlc", "--pair", "XBTUSD", "--interval", "7m", "--db", str(db),
                          "--table", "--vwap-places", "1"])  # fmt: skip
@@ -130,14 +136,15 @@ def test_check_without_stored_trades_fails(sb: Sandbox, tmp_path: Path) -> None:
     result = run(trades, ["check", "--pair", "XBTUSD", "--db", str(tmp_path / "h.db"),
                           "--base-url", sb.base_url])  # fmt: skip
     assert result.exit_code == 1
-    assert json.loads(result.output)["compared"] == 0
+    assert json.loads(result.stdout)["compared"] == 0
+    assert "oms trades sync" in result.stderr
 
 
 def test_a_file_that_is_not_a_history_database_is_a_clean_error(tmp_path: Path) -> None:
     bad = tmp_path / "not.db"
     bad.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
     result = run(trades, ["ohlc", "--pair", "XBTUSD", "--interval", "1m", "--db", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Error" in result.output
     assert "Traceback" not in result.output
 
@@ -180,7 +187,7 @@ def test_funding_sync_and_status(tmp_path: Path) -> None:
 def test_funding_sync_needs_keys(tmp_path: Path) -> None:
     args = ["sync", "--db", str(tmp_path / "h.db"), "--base-url", "http://127.0.0.1:9"]
     result = run(funding, args, KRAKEN_API_KEY="", KRAKEN_API_SECRET="")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "KRAKEN_API_KEY" in result.output
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from oms.cli.orders import cancel, demo, groups, orders, place, render_table, sync
+from oms.cli.demo import demo
+from oms.cli.orders import cancel, groups, orders, place, render_table, sync
 from oms.sandbox import ManualClock, Sandbox
 
 
@@ -127,7 +128,7 @@ def test_missing_keys_is_a_clear_error(sb: Sandbox, tmp_path: Path) -> None:
         sync, ["--base-url", sb.base_url, "--db", str(tmp_path / "x.db")],
         env={"KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": ""},
     )  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "KRAKEN_API_KEY" in result.output
     assert "Traceback" not in result.output
 

@@ -10,6 +10,7 @@ from typing import IO, Any
 import click
 
 from oms.auth import Credentials
+from oms.cli._common import CliError, describe
 from oms.client import DEFAULT_BASE_URL, KrakenClient
 from oms.errors import TransportError, ValidationError, kraken_error
 from oms.retry import NO_RETRY
@@ -139,10 +140,10 @@ def _run(client: KrakenClient, method: str, params: dict[str, Any], private: boo
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
     except TransportError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_NO_ANSWER) from None
+        # A call's outcome is unknown once it may have reached Kraken; one that never left
+        # still gets 3 here: `oms call` cannot tell a read from a write.
+        raise CliError(describe(exc), EXIT_NO_ANSWER) from None
     click.echo(response.text.rstrip("\n"))
     failures = [e for e in response.payload["error"] if not e.startswith("W")]
     if failures:
-        click.echo(f"error: {kraken_error(failures[0], failures)}", err=True)
-        raise SystemExit(EXIT_KRAKEN_ERROR)
+        raise CliError(describe(kraken_error(failures[0], failures)), EXIT_KRAKEN_ERROR)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import time as _time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,13 +23,24 @@ from typing import Any, TypeVar
 import click
 
 from oms._decimal import fmt
-from oms.auth import Credentials
-from oms.cli.orders import render_table
+from oms.cli._common import (
+    CliError,
+    chosen_format,
+    cli_errors,
+    credentials_from_env,
+    emit,
+    format_options,
+    iso,
+    need_plotting,
+    parse_time,
+    quiet,
+)
+from oms.cli._progress import StatusLine, show_progress
 from oms.client import DEFAULT_BASE_URL, KrakenClient
-from oms.errors import OmsError
 from oms.funding import (
     FINAL_STATUSES,
     FundingKind,
+    FundingSyncReport,
     FundingTracker,
     FundingTransition,
     TrackedFunding,
@@ -45,6 +57,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 D = TypeVar("D", bound=HistoryDatabase)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_UNITS_DESC = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _INTERVAL = re.compile(r"(\d+)\s*([smhdw]?)")
 BAR_COLUMNS = ("time", "open", "high", "low", "close", "vwap", "volume", "count")
 FUNDING_COLUMNS = ("refid", "kind", "asset", "amount", "fee", "status", "status_prop", "seen")
@@ -69,19 +82,6 @@ def parse_interval(text: str) -> int:
     return seconds
 
 
-def parse_time(text: str) -> int:
-    """Unix seconds, or an ISO 8601 date/time (UTC unless it has an offset) → unix seconds."""
-    if text.strip().isdigit():
-        return int(text)
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r}: give unix seconds or an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp())
-
-
 def _parsed(parse: Callable[[str], int]) -> Callable[..., int | None]:
     """An option callback running one of the parsers above (ValueError = usage error)."""
 
@@ -97,22 +97,28 @@ def _parsed(parse: Callable[[str], int]) -> Callable[..., int | None]:
 
 
 def _when(t: float | None) -> str:
-    if t is None:
-        return ""
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return iso(t)
 
 
 # --- JSON-ready forms -----------------------------------------------------------------------
 
 
-def _bar(bar: OHLCBar) -> dict[str, Any]:
+def _places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _bar(bar: OHLCBar, vwap_places: int | None = None) -> dict[str, Any]:
+    # Without --vwap-places, the vwap gets the decimals the exchange quotes the pair's prices
+    # in (as the stored trades carry them), not 28 significant digits.
+    places = vwap_places if vwap_places is not None else _places(bar.close)
     return {
         "time": bar.time,
         "open": fmt(bar.open),
         "high": fmt(bar.high),
         "low": fmt(bar.low),
         "close": fmt(bar.close),
-        "vwap": fmt(bar.vwap),
+        "vwap": fmt(round(bar.vwap, places)),
         "volume": fmt(bar.volume),
         "count": bar.count,
     }
@@ -189,18 +195,9 @@ def _transition(t: FundingTransition) -> dict[str, Any]:
 
 
 def _emit(
-    data: Any, *, table: bool, rows: Sequence[dict[str, Any]], columns: Sequence[str]
+    data: Any, *, output_format: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]
 ) -> None:
-    if table:
-        click.echo(render_table(rows, columns))
-    else:
-        click.echo(json.dumps(data, indent=2, default=_json_default))
-
-
-def _json_default(value: object) -> Any:
-    if isinstance(value, Decimal):
-        return fmt(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    emit(data, output_format=output_format, rows=rows, columns=columns)
 
 
 # --- shared options ---------------------------------------------------------------------------
@@ -217,10 +214,6 @@ def _db_option(f: F) -> F:
     )(f)
 
 
-def _table_option(f: F) -> F:
-    return click.option("--table", is_flag=True, help="Aligned columns for people, not JSON.")(f)
-
-
 def _base_url_option(f: F) -> F:
     return click.option(
         "--base-url",
@@ -234,16 +227,63 @@ def _base_url_option(f: F) -> F:
 @contextmanager
 def _opened(kind: type[D], db: Path | None) -> Iterator[D]:
     """The store, with any oms error turned into a clean message."""
-    try:
+    with cli_errors():
         store = kind(db or default_history_db())
-    except OmsError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-    try:
-        yield store
-    except OmsError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-    finally:
-        store.close()
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def parse_since(text: str) -> int:
+    """A trades cursor: ISO 8601 or unix seconds, or Kraken's nanosecond ``last`` as printed
+    by a sync (more than 12 digits); 0 is the market's first trade."""
+    stripped = text.strip()
+    if stripped.isascii() and stripped.isdigit() and len(stripped.lstrip("0")) > 12:
+        return int(stripped)
+    return parse_time(text) * 10**9
+
+
+class _SyncProgress:
+    """A bar over the time span the sync covers, from its first cursor to now (click's bar:
+    it draws only on a terminal; pages, trades and the rate ride along as its item text)."""
+
+    def __init__(self, pair: str) -> None:
+        self.pair = pair
+        self.enabled = show_progress()
+        self.bar: Any = None
+        self.started = _time.monotonic()
+        self.at = 0.0
+        self.text = ""
+        #: "Now" for the bar's end: the exchange's clock (set by the caller), else ours.
+        self.now: float | None = None
+
+    def __call__(self, pages: int, received: int, inserted: int, cursor: int) -> None:
+        if not self.enabled:
+            return
+        at = cursor / 1e9
+        if self.bar is None:
+            now = self.now if self.now is not None else _time.time()
+            self.at = min(at, now)
+            self.bar = click.progressbar(
+                length=max(1, int(now - self.at)),
+                label=f"{self.pair} trades",
+                file=sys.stderr,
+                show_pos=False,
+                show_eta=True,
+                item_show_func=lambda _: self.text,
+            )
+            self.bar.__enter__()
+        rate = received / max(_time.monotonic() - self.started, 1e-6)
+        self.text = f"{pages} pages, {received} trades ({rate:.0f}/s), at {iso(at)}"
+        step = int(at - self.at)
+        if step > 0:
+            self.at += step
+        self.bar.update(max(step, 0), current_item=pages)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 # --- oms trades -------------------------------------------------------------------------------
@@ -258,8 +298,9 @@ def trades() -> None:
 @click.option("--pair", required=True, help="The pair, e.g. XBTUSD.")
 @click.option(
     "--since",
-    type=click.IntRange(0),
-    help="Start here (nanoseconds; 0 = the market's first trade) instead of the stored cursor.",
+    callback=_parsed(parse_since),
+    help="Start here instead of the stored cursor: ISO 8601 or unix seconds (0 = the market's "
+    "first trade), or a nanosecond cursor as printed by a sync.",
 )
 @click.option("--max-pages", type=click.IntRange(1), help="Stop after this many pages.")
 @click.option("--count", type=click.IntRange(1, 1000), help="Trades per page (Kraken: 1000).")
@@ -272,7 +313,7 @@ def trades() -> None:
 )
 @_base_url_option
 @_db_option
-@_table_option
+@format_options
 def trades_sync(
     pair: str,
     since: int | None,
@@ -281,6 +322,7 @@ def trades_sync(
     pace: float,
     base_url: str,
     db: Path | None,
+    output_format: str | None,
     table: bool,
 ) -> None:
     """Page Kraken's Trades into the database from the stored cursor (or --since).
@@ -289,12 +331,27 @@ def trades_sync(
     stopped. Prints why it stopped: caught_up, stalled (a page whose cursor did not
     advance), max_pages.
     """
+    fmt_ = chosen_format(output_format, table)
+    progress = _SyncProgress(pair)
     with _opened(HistoryStore, db) as store, KrakenClient(base_url=base_url) as client:
-        report = sync_trades(
-            client, store, pair, since=since, max_pages=max_pages, count=count, pace=pace
-        )
+        if progress.enabled:
+            with cli_errors():
+                progress.now = client.time().unixtime
+        try:
+            report = sync_trades(
+                client,
+                store,
+                pair,
+                since=since,
+                max_pages=max_pages,
+                count=count,
+                pace=pace,
+                on_page=progress,
+            )
+        finally:
+            progress.close()
     data = _report(report)
-    _emit(data, table=table, rows=[{"field": k, "value": v} for k, v in data.items()],
+    _emit(data, output_format=fmt_, rows=[{"field": k, "value": v} for k, v in data.items()],
           columns=("field", "value"))  # fmt: skip
 
 
@@ -321,9 +378,20 @@ def trades_sync(
     is_flag=True,
     help="Show intervals without trades as bars at the previous close, volume 0.",
 )
-@click.option("--vwap-places", type=click.IntRange(0), help="Round vwap to this many decimals.")
+@click.option(
+    "--vwap-places",
+    type=click.IntRange(0),
+    help="Round vwap to this many decimals (default: as many as the pair's prices have).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.png",
+    help="Also draw the bars as candles with volume (pip install 'oms[plot]').",
+)
 @_db_option
-@_table_option
+@format_options
 def trades_ohlc(
     pair: str,
     interval: int,
@@ -331,27 +399,45 @@ def trades_ohlc(
     end: int | None,
     carry_forward: bool,
     vwap_places: int | None,
+    plot_path: Path | None,
     db: Path | None,
+    output_format: str | None,
     table: bool,
 ) -> None:
-    """OHLC bars of any interval from the stored trades (no network; `oms trades sync` first)."""
+    """OHLC bars of any interval from the stored trades (no network; `oms trades sync` first).
+
+    Bar times are their start, in UTC. --plot FILE.png draws them too (1200x750 pixels).
+    """
+    fmt_ = chosen_format(output_format, table)
+    if plot_path is not None:
+        need_plotting()
     with _opened(HistoryStore, db) as store:
         # Trades before the first bar only matter for the close carried into it.
         read_from = None if start is None or carry_forward else start * 10**9
         stored = store.iter_trades(
             pair, start_ns=read_from, end_ns=None if end is None else end * 10**9
         )
-        bars = ohlc_from_trades(
-            stored,
-            interval,
-            start=start,
-            end=end,
-            carry_forward=carry_forward,
-            vwap_places=vwap_places,
+        bars = list(
+            ohlc_from_trades(
+                stored,
+                interval,
+                start=start,
+                end=end,
+                carry_forward=carry_forward,
+                vwap_places=vwap_places,
+            )
         )
-    data = [_bar(b) for b in bars]
+    data = [_bar(b, vwap_places) for b in bars]
     rows = [{**row, "time": _when(row["time"])} for row in data]
-    _emit(data, table=table, rows=rows, columns=BAR_COLUMNS)
+    _emit(data, output_format=fmt_, rows=rows, columns=BAR_COLUMNS)
+    if plot_path is not None:
+        from oms.plot import plot_ohlc
+
+        unit, size = next((u, n) for u, n in _UNITS_DESC if interval % n == 0)
+        label = f"{interval // size}{unit}"
+        plot_ohlc(bars, interval, plot_path, title=f"{pair} {label} bars (UTC)")
+        if not quiet():
+            click.echo(f"drawn: {plot_path}", err=True)
 
 
 @trades.command("check")
@@ -365,22 +451,38 @@ def trades_ohlc(
 )
 @_base_url_option
 @_db_option
-@_table_option
-def trades_check(pair: str, interval: str, base_url: str, db: Path | None, table: bool) -> None:
+@format_options
+def trades_check(
+    pair: str,
+    interval: str,
+    base_url: str,
+    db: Path | None,
+    output_format: str | None,
+    table: bool,
+) -> None:
     """Compare bars built from the stored trades with Kraken's recent committed OHLC bars.
 
     Exits with status 1 when a bar differs (or nothing could be compared: sync first).
     """
-    with _opened(HistoryStore, db) as store, KrakenClient(base_url=base_url) as client:
+    fmt_ = chosen_format(output_format, table)
+    with (
+        _opened(HistoryStore, db) as store,
+        KrakenClient(base_url=base_url) as client,
+        cli_errors(),
+    ):
         check = check_recent_ohlc(client, store, pair, int(interval))
     data = _check(check)
     rows = [{"time": _when(m.time), "fields": ",".join(m.fields)} for m in check.mismatches]
-    if table:
+    if fmt_ == "table":
         click.echo(f"{check.pair} {interval}m: {check.compared} bars compared, "
                    f"{len(check.mismatches)} differ")  # fmt: skip
-    _emit(data, table=table, rows=rows, columns=("time", "fields"))
+    _emit(data, output_format=fmt_, rows=rows, columns=("time", "fields"))
     if not check.ok:
-        raise SystemExit(1)
+        raise CliError(
+            f"{len(check.mismatches)} of {check.compared} bars differ"
+            if check.compared
+            else "nothing to compare: run `oms trades sync` first"
+        )
 
 
 # --- oms funding ------------------------------------------------------------------------------
@@ -395,29 +497,82 @@ def funding() -> None:
 @click.option("--asset", help="Only this asset (e.g. XXBT).")
 @_base_url_option
 @_db_option
-@_table_option
-def funding_sync(asset: str | None, base_url: str, db: Path | None, table: bool) -> None:
+@format_options
+def funding_sync(
+    asset: str | None, base_url: str, db: Path | None, output_format: str | None, table: bool
+) -> None:
     """Poll DepositStatus and WithdrawStatus (every page) and record what changed.
 
     Prints the transitions recorded; a transition Kraken's lifecycle does not allow has
     allowed=false and says why.
     """
-    try:
-        credentials = Credentials.from_env()
-    except OmsError as exc:
-        raise click.ClickException(
-            f"{exc} (for the sandbox, use the key and secret `oms sandbox` printed)"
-        ) from None
+    fmt_ = chosen_format(output_format, table)
+    credentials = credentials_from_env()
     with _opened(FundingStore, db) as store, KrakenClient(credentials, base_url=base_url) as client:
-        report = FundingTracker(client, store).sync(asset=asset)
-    data = {
+        report = _funding_once(FundingTracker(client, store), asset)
+    data = _funding_report(report)
+    _emit(data, output_format=fmt_, rows=_transition_rows(report.transitions, refid=True),
+          columns=("refid", *TRANSITION_COLUMNS))  # fmt: skip
+
+
+def _funding_once(tracker: FundingTracker, asset: str | None) -> FundingSyncReport:
+    line = StatusLine()
+    try:
+        with cli_errors():
+            return tracker.sync(
+                asset=asset,
+                on_item=lambda kind, n: line.show(f"funding sync: {n} {kind.value}s read"),
+            )
+    finally:
+        line.clear()
+
+
+def _funding_report(report: FundingSyncReport) -> dict[str, Any]:
+    return {
         "seen_at": report.seen_at,
         "deposits": report.deposits,
         "withdrawals": report.withdrawals,
         "transitions": [_transition(t) for t in report.transitions],
     }
-    _emit(data, table=table, rows=_transition_rows(report.transitions, refid=True),
-          columns=("refid", *TRANSITION_COLUMNS))  # fmt: skip
+
+
+@funding.command("watch")
+@click.option("--asset", help="Only this asset (e.g. XXBT).")
+@click.option(
+    "--every",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    help="Seconds between two polls.",
+)
+@click.option("--count", type=click.IntRange(1), help="Stop after this many polls.")
+@_base_url_option
+@_db_option
+def funding_watch(
+    asset: str | None, every: float, count: int | None, base_url: str, db: Path | None
+) -> None:
+    """Poll like `oms funding sync` until Ctrl-C, printing each transition as it is recorded.
+
+    One JSON object per line (as --format nl), so the output can be piped to a program.
+    """
+    credentials = credentials_from_env()
+    polls = 0
+    with _opened(FundingStore, db) as store, KrakenClient(credentials, base_url=base_url) as client:
+        tracker = FundingTracker(client, store)
+        try:
+            while True:
+                report = _funding_once(tracker, asset)
+                for t in report.transitions:
+                    click.echo(json.dumps(_transition(t), separators=(",", ":")))
+                polls += 1
+                if count is not None and polls >= count:
+                    return
+                line = StatusLine()
+                line.show(f"funding watch: {polls} polls; next in {every:g} s (Ctrl-C stops)")
+                _time.sleep(every)
+                line.clear()
+        except KeyboardInterrupt:
+            return
 
 
 def _transition_rows(
@@ -450,25 +605,29 @@ def _transition_rows(
 )
 @click.option("--kind", type=click.Choice([k.value for k in FundingKind]))
 @_db_option
-@_table_option
+@format_options
 def funding_status(
     refid: str | None,
     pending: bool,
     statuses: tuple[str, ...],
     kind: str | None,
     db: Path | None,
+    output_format: str | None,
     table: bool,
 ) -> None:
     """Tracked deposits and withdrawals as last seen (no network; `oms funding sync` first)."""
+    fmt_ = chosen_format(output_format, table)
     with _opened(FundingStore, db) as store:
         tracker = FundingTracker(None, store)
         if refid is not None:
             item = tracker.get(refid)
             if item is None:
-                raise click.ClickException(f"{refid!r} is not tracked (run `oms funding sync`)")
+                raise CliError(f"{refid!r} is not tracked (run `oms funding sync`)")
             history = tracker.history(refid)
             data = {"transaction": _tracked(item), "history": [_transition(t) for t in history]}
-            _emit(data, table=table, rows=_transition_rows(history), columns=TRANSITION_COLUMNS)
+            _emit(
+                data, output_format=fmt_, rows=_transition_rows(history), columns=TRANSITION_COLUMNS
+            )
             return
         want = FundingKind(kind) if kind is not None else None
         items = tracker.by_status(*statuses, kind=want) if statuses else tracker.all(kind=want)
@@ -479,4 +638,4 @@ def funding_status(
         {**row, "seen": _when(row["changed_at"]), "status_prop": row["status_prop"] or ""}
         for row in data_rows
     ]
-    _emit(data_rows, table=table, rows=table_rows, columns=FUNDING_COLUMNS)
+    _emit(data_rows, output_format=fmt_, rows=table_rows, columns=FUNDING_COLUMNS)

@@ -1,4 +1,4 @@
-"""Order commands: ``oms demo``, ``oms place``, ``oms orders``, ``oms groups``, ``oms cancel``,
+"""Order commands: ``oms place``, ``oms orders``, ``oms groups``, ``oms cancel``,
 ``oms sync``.
 
 Every command except ``demo`` works on a cache database (``--db``) and, when it needs the
@@ -9,34 +9,45 @@ prints aligned columns for people.
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import tempfile
-import time
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-import attrs
 import click
 
 from oms._decimal import fmt
-from oms.auth import Credentials, key_fingerprint
-from oms.cache import CLOSED_STATUSES, OPEN_STATUSES, Group, OrderCache
+from oms.cache import CLOSED_STATUSES, OPEN_STATUSES, Group, IntentState, OrderCache
+from oms.cli._common import (
+    EXIT_INTERRUPTED,
+    EXIT_UNKNOWN,
+    EXIT_USAGE,
+    CliError,
+    chosen_format,
+    cli_errors,
+    credentials_from_env,
+    describe,
+    emit,
+    format_options,
+    iso,
+    plain,
+    quiet,
+    render_table,
+    time_option_callback,
+)
+from oms.cli._progress import waiting_sleep
 from oms.client import DEFAULT_BASE_URL, KrakenClient
 from oms.errors import OmsError
-from oms.manager import GroupCancelResult, OrderManager, Placement
+from oms.manager import GroupCancelResult, OrderManager
 from oms.models import Order, OrderStatus
-from oms.nonce import NonceSource, default_directory
-from oms.orders import OrderRequest
+from oms.nonce import default_directory
+from oms.orders import OrderRequest, check_userref
 
 __all__ = [
     "cancel",
-    "demo",
     "groups",
     "order_dict",
     "orders",
@@ -73,9 +84,7 @@ def default_db() -> Path:
 
 
 def _when(t: float | None) -> str:
-    if t is None:
-        return ""
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return iso(t)
 
 
 def order_dict(order: Order) -> dict[str, Any]:
@@ -107,58 +116,17 @@ def _order_row(order: Order) -> dict[str, Any]:
     return row
 
 
-def _plain(value: object) -> Any:
-    """JSON-ready form of results: attrs classes, enums, decimals, tuples."""
-    if attrs.has(type(value)):
-        return {k: _plain(v) for k, v in attrs.asdict(value, recurse=False).items()}  # type: ignore[arg-type]
-    if isinstance(value, Decimal):
-        return fmt(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    enum_value = getattr(value, "value", None)
-    if enum_value is not None and isinstance(value, str):
-        return enum_value
-    return value
-
-
-def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """Rows as aligned text columns (numbers right-aligned); a note when there are none."""
-    if not rows:
-        return "(none)"
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-
-    def numeric(text: str) -> bool:
-        return bool(text) and text.replace(".", "", 1).replace("-", "", 1).isdigit()
-
-    header = zip(columns, widths, strict=True)
-    lines = ["  ".join(c.upper().ljust(w) for c, w in header).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in cells:
-        parts = [t.rjust(w) if numeric(t) else t.ljust(w) for t, w in zip(row, widths, strict=True)]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines)
+_plain = plain
 
 
 def _emit(
     data: Any,
     *,
-    table: bool,
+    output_format: str,
     rows: Sequence[dict[str, Any]] | None = None,
     columns: Sequence[str] = (),
 ) -> None:
-    if table and rows is not None:
-        click.echo(render_table(rows, columns))
-    elif table and isinstance(data, dict):
-        click.echo(
-            render_table([{"field": k, "value": v} for k, v in data.items()], ("field", "value"))
-        )
-    else:
-        click.echo(json.dumps(_plain(data), indent=2))
+    emit(data, output_format=output_format, rows=rows, columns=columns)
 
 
 # --- shared options ---------------------------------------------------------------------------
@@ -172,10 +140,6 @@ def _db_option(f: F) -> F:
         default=None,
         help="The order cache (SQLite) [env OMS_DB; default: orders.db in the oms data dir].",
     )(f)
-
-
-def _table_option(f: F) -> F:
-    return click.option("--table", is_flag=True, help="Aligned columns for people, not JSON.")(f)
 
 
 def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -237,47 +201,77 @@ def _exchange_options(f: F) -> F:
     return _db_option(f)
 
 
+def is_sandbox_url(base_url: str) -> bool:
+    """Whether ``base_url`` is a local sandbox (a loopback host), not an exchange."""
+    from urllib.parse import urlsplit
+
+    from oms.sandbox.server import is_loopback_host
+
+    host = urlsplit(base_url).hostname or ""
+    return is_loopback_host(host)
+
+
 @contextmanager
 def _manager(base_url: str, db: Path | None, *, deadline: float = 15.0) -> Iterator[OrderManager]:
-    try:
-        credentials = Credentials.from_env()
-    except OmsError as exc:
-        raise click.ClickException(
-            f"{exc} (set KRAKEN_API_KEY and KRAKEN_API_SECRET; for the sandbox, use the key "
-            "and secret `oms sandbox` printed)"
-        ) from None
+    credentials = credentials_from_env()
     meta = click.get_current_context().meta
-    client = KrakenClient(credentials, base_url=base_url)
-    try:
-        manager = OrderManager(
-            client,
-            db or default_db(),
-            deadline=deadline,
-            account=meta.get("oms.account") or None,
-            userref_range=meta.get("oms.userref_range") or None,
-            rebind=bool(meta.get("oms.rebind")),
-        )
-    except OmsError as exc:
-        client.close()
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-    try:
-        yield manager
-    except OmsError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-    finally:
-        manager.close()
-        client.close()
+    with cli_errors():
+        client = KrakenClient(credentials, base_url=base_url, sleep=waiting_sleep())
+        try:
+            manager = OrderManager(
+                client,
+                db or default_db(),
+                deadline=deadline,
+                sleep=waiting_sleep(),
+                account=meta.get("oms.account") or None,
+                userref_range=meta.get("oms.userref_range") or None,
+                rebind=bool(meta.get("oms.rebind")),
+            )
+        except BaseException:
+            client.close()
+            raise
+        try:
+            yield manager
+        finally:
+            manager.close()
+            client.close()
 
 
 @contextmanager
 def _cache(db: Path | None) -> Iterator[OrderCache]:
-    cache = OrderCache(db or default_db())
-    try:
-        yield cache
-    except OmsError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-    finally:
-        cache.close()
+    with cli_errors():
+        cache = OrderCache(db or default_db())
+        try:
+            yield cache
+        finally:
+            cache.close()
+
+
+def _interrupted_placement(manager: OrderManager, known: set[str]) -> CliError:
+    """What became of a placement that Ctrl-C stopped, as the error to exit with."""
+    new = [i for i in manager.cache.intents() if i.id not in known]
+    if not new:
+        return CliError("interrupted: nothing was sent (no intent was recorded)", EXIT_INTERRUPTED)
+    intent = new[-1]
+    order = f"{intent.side} {intent.volume} {intent.pair}"
+    what = f"intent {intent.id} (userref {intent.userref}, {order})"
+    if intent.state is IntentState.PLACED:
+        return CliError(
+            f"interrupted after the order was placed: {what} is order {intent.txid}",
+            EXIT_INTERRUPTED,
+        )
+    if not intent.state.unresolved:
+        return CliError(f"interrupted: {what} ended {intent.state.value}", EXIT_INTERRUPTED)
+    if intent.attempts == 0:
+        sent = "it may not have been sent yet"
+    else:
+        sent = f"{intent.attempts} AddOrder request(s) went out and the answer was not read"
+    return CliError(
+        f"interrupted during the placement: {what} is recorded as {intent.state.value}; "
+        f"{sent}. Run `oms recover` to learn whether the order exists (do not place it again "
+        "by hand)",
+        EXIT_UNKNOWN,
+    )
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -293,12 +287,29 @@ def _cache(db: Path | None) -> Iterator[OrderCache]:
     "--ordertype", default=None, help="Order type (default: limit with --price, else market)."
 )
 @click.option("--userref", type=int, help="A userref chosen by hand (default: allocated).")
-@click.option("--group", "group_ref", type=int, help="Place into the group with this userref.")
+@click.option(
+    "--group",
+    "group_ref",
+    type=int,
+    help="Place into the group with this userref (known to the cache).",
+)
+@click.option(
+    "--create-group",
+    is_flag=True,
+    help="With --group N: create the group if the cache does not know it (else refused).",
+)
 @click.option("--new-group", "new_group", metavar="LABEL", help="Create a group and place into it.")
 @click.option("--oflags", default="", help="Comma list, e.g. post.")
 @click.option("--validate", is_flag=True, help="Ask Kraken to check the order; place nothing.")
+@click.option(
+    "--yes",
+    "-y",
+    "assume_yes",
+    is_flag=True,
+    help="Do not ask before sending a market order to a non-sandbox --base-url.",
+)
 @_exchange_options
-@_table_option
+@format_options
 def place(
     pair: str,
     side: str,
@@ -308,26 +319,39 @@ def place(
     ordertype: str | None,
     userref: int | None,
     group_ref: int | None,
+    create_group: bool,
     new_group: str | None,
     oflags: str,
     validate: bool,
+    assume_yes: bool,
     base_url: str,
     deadline: float,
     db: Path | None,
+    output_format: str | None,
     table: bool,
 ) -> None:
     """Place one order: recorded first, sent with a deadline, never sent twice.
 
     An ambiguous answer (timeout, 5xx) is resolved by looking the order up by its userref
-    after the deadline; the command prints the placement (txid, userref, attempts).
+    after the deadline; the command prints the placement (txid, userref, attempts). Its
+    state is the placement's: placed, validated; the order's own status shows in
+    `oms orders` (as "sent" until `oms sync` reads it back from the exchange).
+
+    A market order (no --price) against anything but a local sandbox asks first; --yes
+    skips the question. Ctrl-C during a placement says what became of it (exit status 3 if
+    the order may exist: then run `oms recover`).
     """
+    fmt_ = chosen_format(output_format, table)
     if group_ref is not None and new_group is not None:
         raise click.UsageError("--group and --new-group exclude each other")
+    if create_group and group_ref is None:
+        raise click.UsageError("--create-group goes with --group N")
+    kind = ordertype or ("limit" if price is not None else "market")
     try:
         request = OrderRequest(
             pair=pair,
             side=side,
-            ordertype=ordertype or ("limit" if price is not None else "market"),
+            ordertype=kind,
             volume=volume,
             price=price,
             price2=price2,
@@ -335,13 +359,52 @@ def place(
             oflags=oflags,
         )
     except OmsError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise CliError(describe(exc), EXIT_USAGE) from None
+    if kind == "market" and not validate and not assume_yes and not is_sandbox_url(base_url):
+        question = f"Send a MARKET {side} of {volume} {pair} to {base_url}?"
+        if not sys.stdin.isatty():
+            raise CliError(
+                f"a market order to {base_url} needs confirmation: pass --yes (nothing was sent)",
+                EXIT_USAGE,
+            )
+        if not click.confirm(question, default=False, err=True):
+            raise CliError("not confirmed: nothing was sent", EXIT_USAGE)
     with _manager(base_url, db, deadline=deadline) as manager:
         group: Group | int | None = group_ref
+        if group_ref is not None and manager.group(group_ref) is None:
+            if not create_group:
+                raise CliError(
+                    f"--group {group_ref}: no such group in {manager.cache.path} (see `oms "
+                    "groups`); pass --create-group to create it, or --new-group LABEL",
+                    EXIT_USAGE,
+                )
+            group = manager.new_group(f"group {group_ref}", userref=group_ref)
         if new_group is not None:
             group = manager.new_group(new_group, userref=userref)
-        result = manager.place(request, group=group, validate=validate)
-        _emit(_plain(result), table=table)
+        known = {i.id for i in manager.cache.intents()}
+        try:
+            result = manager.place(request, group=group, validate=validate)
+        except KeyboardInterrupt:
+            raise _interrupted_placement(manager, known) from None
+        _emit(_plain(result), output_format=fmt_)
+
+
+def _orders_rows(cache: OrderCache, found: Sequence[Order]) -> tuple[list[Any], list[Any]]:
+    """JSON records and table rows; an order known only from its placement shows "sent"."""
+    unsynced = cache.unsynced(o.txid for o in found if o.status is OrderStatus.PENDING)
+    data, rows = [], []
+    for order in found:
+        record, row = order_dict(order), _order_row(order)
+        if order.txid in unsynced:
+            record["status"] = row["status"] = SENT
+        data.append(record)
+        rows.append(row)
+    return data, rows
+
+
+#: The status shown for an order the exchange accepted but no sync has read back yet; not
+#: Kraken's ``pending`` ("not yet on the book"), which it may still turn out to be.
+SENT = "sent"
 
 
 @click.command()
@@ -357,25 +420,39 @@ def place(
 )
 @click.option("--pair", help="Only this pair (altname, e.g. XBTUSD).")
 @click.option("--side", type=click.Choice(["buy", "sell"]))
-@click.option("--since", type=float, help="Opened at or after this unix time.")
-@click.option("--until", type=float, help="Opened before this unix time.")
+@click.option(
+    "--since",
+    callback=time_option_callback,
+    help="Opened at or after this time (ISO 8601, UTC unless an offset is given, or unix seconds).",
+)
+@click.option(
+    "--until",
+    callback=time_option_callback,
+    help="Opened before this time (ISO 8601 or unix seconds).",
+)
 @click.option("--txid", help="Just this one order.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many (newest first).")
 @_db_option
-@_table_option
+@format_options
 def orders(
     status: str,
     userref: int | None,
     pair: str | None,
     side: str | None,
-    since: float | None,
-    until: float | None,
+    since: int | None,
+    until: int | None,
     txid: str | None,
     limit: int | None,
     db: Path | None,
+    output_format: str | None,
     table: bool,
 ) -> None:
-    """Query the cached orders (no network; run `oms sync` to refresh)."""
+    """Query the cached orders (no network; run `oms sync` to refresh).
+
+    Times in the table and CSV are UTC (ISO 8601, ending in Z); JSON has unix seconds. An
+    order placed by oms and not yet read back from the exchange shows status "sent".
+    """
+    fmt_ = chosen_format(output_format, table)
     statuses: Any = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES, "all": None}.get(
         status, status
     )
@@ -390,20 +467,17 @@ def orders(
             txids=[txid] if txid else None,
             limit=limit,
         )
-    _emit(
-        [order_dict(o) for o in found],
-        table=table,
-        rows=[_order_row(o) for o in found],
-        columns=ORDER_COLUMNS,
-    )
+        data, rows = _orders_rows(cache, found)
+    _emit(data, output_format=fmt_, rows=data if fmt_ == "nl" else rows, columns=ORDER_COLUMNS)
 
 
 @click.command()
 @click.option("--label", help="Only groups with this label.")
 @_db_option
-@_table_option
-def groups(label: str | None, db: Path | None, table: bool) -> None:
+@format_options
+def groups(label: str | None, db: Path | None, output_format: str | None, table: bool) -> None:
     """List the groups (one userref, many orders) with their open and total order counts."""
+    fmt_ = chosen_format(output_format, table)
     with _cache(db) as cache:
         rows = [
             {
@@ -415,7 +489,12 @@ def groups(label: str | None, db: Path | None, table: bool) -> None:
             }
             for g in cache.groups(label=label)
         ]
-    _emit(rows, table=table, rows=rows, columns=("userref", "label", "created", "open", "orders"))
+    _emit(
+        rows,
+        output_format=fmt_,
+        rows=rows,
+        columns=("userref", "label", "created", "open", "orders"),
+    )
 
 
 @click.command()
@@ -428,26 +507,31 @@ def groups(label: str | None, db: Path | None, table: bool) -> None:
 )
 @click.option("--txid", help="Cancel this one order.")
 @_exchange_options
-@_table_option
+@format_options
 def cancel(
     userrefs: tuple[int, ...],
     txid: str | None,
     base_url: str,
     deadline: float,
     db: Path | None,
+    output_format: str | None,
     table: bool,
 ) -> None:
     """Cancel a group (all open orders with a userref) in one request, or one order by txid.
 
     For a userref the result is checked: Kraken's count against the cached open members,
-    then OpenOrders for the userref must be empty (`ok` says both held).
+    then OpenOrders for the userref must be empty (`ok` says both held; exit status 1 if not).
     """
+    fmt_ = chosen_format(output_format, table)
     if bool(userrefs) == bool(txid):
         raise click.UsageError("give --userref (one or more) or --txid")
+    with cli_errors():
+        for ref in userrefs:
+            check_userref(ref)
     with _manager(base_url, db, deadline=deadline) as manager:
         if txid:
             result: Any = manager.cancel(txid)
-            _emit(_plain(result), table=table)
+            _emit(_plain(result), output_format=fmt_)
             return
         outcome: GroupCancelResult = (
             manager.cancel_group(userrefs[0])
@@ -455,31 +539,32 @@ def cancel(
             else manager.cancel_groups(userrefs)
         )
         data = {**_plain(outcome), "ok": outcome.ok}
-        _emit(data, table=table)
-        if outcome.outsiders and not outcome.outsiders_cancelled:
+        _emit(data, output_format=fmt_)
+        if outcome.outsiders and not outcome.outsiders_cancelled and not quiet():
             click.echo(
                 f"note: {len(outcome.outsiders)} order(s) with this userref were not placed "
                 "through this database; they were left open: " + ", ".join(outcome.outsiders),
                 err=True,
             )
         if not outcome.ok:
-            click.echo(
-                "error: the group cancel did not check out (see leftovers, unaccounted, "
-                "outsiders_cancelled and count above)",
-                err=True,
+            raise CliError(
+                "the group cancel did not check out (see leftovers, unaccounted, "
+                "outsiders_cancelled and count above)"
             )
-            raise click.exceptions.Exit(1)
 
 
 @click.command()
 @_exchange_options
-@_table_option
-def recover(base_url: str, deadline: float, db: Path | None, table: bool) -> None:
+@format_options
+def recover(
+    base_url: str, deadline: float, db: Path | None, output_format: str | None, table: bool
+) -> None:
     """Resolve placements left undecided (a crash, a lost answer) and print what became of
     each: placed (with its txid), absent (provably never placed), or still unknown.
 
     Exit status 3 while any stays unknown (run it again once the exchange answers).
     """
+    fmt_ = chosen_format(output_format, table)
     with _manager(base_url, db, deadline=deadline) as manager:
         report = manager.recover()
         rows = []
@@ -501,222 +586,44 @@ def recover(base_url: str, deadline: float, db: Path | None, table: bool) -> Non
                         ),
                     }
                 )
-        if table:
-            click.echo(render_table(rows, ("intent", "outcome", "userref", "txid", "order")))
+        if fmt_ == "json":
+            _emit({"resolved": report.resolved, "intents": rows}, output_format=fmt_)
         else:
-            _emit({"resolved": report.resolved, "intents": rows}, table=False)
+            _emit(
+                rows,
+                output_format=fmt_,
+                rows=rows,
+                columns=("intent", "outcome", "userref", "txid", "order"),
+            )
         if report.unknown:
-            click.echo(
+            raise CliError(
                 f"{len(report.unknown)} placement(s) are still undecided: the exchange could not "
                 "be asked; run `oms recover` again later",
-                err=True,
+                exit_code=EXIT_UNKNOWN,
             )
-            raise click.exceptions.Exit(3)
 
 
 @click.command()
 @_exchange_options
-@_table_option
-def sync(base_url: str, deadline: float, db: Path | None, table: bool) -> None:
+@format_options
+def sync(
+    base_url: str, deadline: float, db: Path | None, output_format: str | None, table: bool
+) -> None:
     """Bring the cache up to date: open orders, and orders closed since the last sync."""
+    fmt_ = chosen_format(output_format, table)
     with _manager(base_url, db, deadline=deadline) as manager:
         result = manager.sync()
-        _emit(_plain(result), table=table)
-        if result.foreign:
+        _emit(_plain(result), output_format=fmt_)
+        if result.foreign and not quiet():
             click.echo(
                 f"note: {len(result.foreign)} order(s) carry userrefs in this program's range but "
                 "were not placed through this database; their userrefs are reserved: "
                 + ", ".join(result.foreign),
                 err=True,
             )
-        if result.missing:
+        if result.missing and not quiet():
             click.echo(
                 f"note: the exchange does not know {len(result.missing)} cached open order(s); "
                 "they are marked missing: " + ", ".join(result.missing),
                 err=True,
             )
-
-
-# --- the demo ---------------------------------------------------------------------------------
-
-
-def _say(text: str = "", **style: Any) -> None:
-    style = {k: v for k, v in style.items() if v is not None}
-    click.echo(click.style(text, **style) if style else text)
-
-
-def _step(n: int, text: str) -> None:
-    _say()
-    _say(f"{n}. {text}", bold=True)
-
-
-def _ladder_table(manager: OrderManager, txids: Sequence[str]) -> str:
-    rows = []
-    for txid in txids:
-        order = manager.cache.order(txid)
-        if order is not None:
-            rows.append(_order_row(order))
-    return render_table(rows, ("txid", "userref", "side", "price", "volume", "filled", "status"))
-
-
-def _indent(text: str) -> str:
-    return "\n".join("   " + line for line in text.splitlines())
-
-
-@click.command()
-@click.option("--seed", default=7, show_default=True, help="The sandbox's price path.")
-@click.option(
-    "--rungs",
-    default=5,
-    type=click.IntRange(2, 20),
-    show_default=True,
-    help="Orders in the ladder.",
-)
-@click.option(
-    "--step",
-    "step_bp",
-    default=15,
-    type=click.IntRange(1, 500),
-    show_default=True,
-    help="Distance between rungs, in basis points of the price.",
-)
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the demo's order cache here (default: a temporary file).",
-)
-def demo(seed: int, rungs: int, step_bp: int, db: Path | None) -> None:
-    """Watch oms trade on a built-in sandbox exchange: no keys, no network.
-
-    Starts a local exchange (real HTTP on 127.0.0.1), places a ladder of buy orders as one
-    group (one userref), loses one answer on purpose to show that the order is found, not
-    sent twice, lets the market move until some orders fill, then cancels the rest of the
-    group with a single request and checks the result.
-    """
-    from oms.sandbox import ManualClock, Sandbox
-
-    # The demo narrates what the manager logs (a lost answer, reconciled); keep the log quiet.
-    logging.getLogger("oms").addHandler(logging.NullHandler())
-    with tempfile.TemporaryDirectory(prefix="oms-demo-") as scratch:
-        clock = ManualClock(time.time())
-        with Sandbox.serve(seed=seed, clock=clock) as sb:
-            nonces = NonceSource(key_fingerprint(sb.key), directory=scratch)
-            client = sb.client(nonce_source=nonces)
-            manager = OrderManager(
-                client, db or Path(scratch) / "demo.db", clock=clock.time, sleep=clock.advance
-            )
-            try:
-                _run_demo(sb, manager, clock, rungs=rungs, step_bp=step_bp)
-            except OmsError as exc:
-                raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-            finally:
-                manager.close()
-                client.close()
-
-
-def _exchange_view(sb: Any) -> dict[str, Order]:
-    """Every order of the sandbox account, straight from the exchange (for the final check)."""
-    client = sb.client()
-    try:
-        found = {o.txid: o for o in client.open_orders()}
-        found.update({o.txid: o for o in client.iter_closed_orders()})
-    finally:
-        client.close()
-    return found
-
-
-def _run_demo(sb: Any, manager: OrderManager, clock: Any, *, rungs: int, step_bp: int) -> None:
-    pair = "XBTUSD"
-    _say("oms demo: order management against a local Kraken-protocol sandbox", bold=True)
-    _say(f"   exchange  {sb.base_url}  (started by this command; a funded test account)")
-    _say(f"   cache     {manager.cache.path}")
-
-    _step(1, "A group: many orders, one userref")
-    group = manager.new_group("demo ladder")
-    _say(f"   Group {group.label!r} got userref {group.userref}. Every rung carries it, so one")
-    _say("   CancelOrder with that userref cancels them all.")
-
-    info = manager.pair(pair)
-    last = sb.market.last_price(pair)
-    tick = info.tick_size or Decimal(1).scaleb(-info.pair_decimals)
-    _step(2, f"A ladder of {rungs} limit buys below the market ({pair} last traded {fmt(last)})")
-    lost = rungs // 2
-    txids: list[str] = []
-    for i in range(rungs):
-        below = last * (1 - Decimal(step_bp * (i + 1)) / 10_000)
-        price = (below / tick).to_integral_value() * tick
-        request = OrderRequest(
-            pair=pair, side="buy", ordertype="limit", volume="0.002", price=price
-        )
-        if i == lost:
-            # The exchange takes the order, but its answer never arrives.
-            sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
-        placed: Placement = manager.place(request, group=group)
-        assert placed.txid is not None
-        txids.append(placed.txid)
-        line = f"   buy 0.002 @ {fmt(price):>9}  -> {placed.txid}"
-        if placed.reconciled:
-            line += click.style("  answer lost on the way!", fg="yellow")
-        _say(line)
-        if placed.reconciled:
-            _say(
-                "      oms waited until the order's deadline had passed, found it by its userref",
-                fg="yellow",
-            )
-            _say("      in OpenOrders and adopted it: placed once, not sent twice.", fg="yellow")
-    manager.sync()
-    _say()
-    _say(_indent(_ladder_table(manager, txids)))
-
-    _step(3, "The market moves (sandbox time runs ahead, five minutes at a time)")
-    start = clock.time()
-    filled: list[Order] = []
-    wanted = max(1, rungs // 2)
-    for _ in range(24 * 12):  # at most a day of sandbox time
-        clock.advance(300)
-        manager.sync()
-        filled = [o for o in manager.cache.orders(txids=txids) if o.vol_exec > 0]
-        if len(filled) >= wanted:
-            break
-    hours = (clock.time() - start) / 3600
-    _say(
-        f"   {hours:.1f} h later {pair} trades at {fmt(sb.market.last_price(pair))}: "
-        f"{len(filled)} of {rungs} rungs filled (or partly filled)."
-    )
-    _say()
-    _say(_indent(_ladder_table(manager, txids)))
-
-    _step(4, f"Cancel the rest of the group in one request: CancelOrder txid={group.userref}")
-    result = manager.cancel_group(group)
-    empty = "yes" if result.confirmed_empty else f"no, left: {', '.join(result.leftovers)}"
-    _say(f"   Kraken cancelled:                 {result.count}")
-    _say(f"   open members the cache expected:  {result.expected}")
-    _say(f"   OpenOrders for userref {group.userref} empty:   {empty}")
-    if result.ok:
-        _say("   -> the group cancel checks out", fg="green")
-    else:
-        _say("   -> MISMATCH: see the counts above", fg="red")
-    manager.sync()
-    _say()
-    _say(_indent(_ladder_table(manager, txids)))
-
-    final = manager.cache.orders(txids=txids)
-    done = sum(1 for o in final if o.status is OrderStatus.CLOSED)
-    cancelled = sum(1 for o in final if o.status is OrderStatus.CANCELED)
-    exchange = _exchange_view(sb)
-    agrees = {o.txid: o for o in manager.cache.orders()} == exchange
-    adds = manager.requests.get("AddOrder", 0)
-    _step(5, "What happened")
-    _say(
-        f"   placed     {rungs} orders with {adds} AddOrder requests (one answer lost, none resent)"
-    )
-    _say(f"   filled     {done}")
-    _say(f"   cancelled  {cancelled}, with one CancelOrder request")
-    _say(
-        f"   cache      {len(exchange)} orders, "
-        + ("identical to the exchange's" if agrees else "DIFFERENT from the exchange's"),
-        fg=None if agrees else "red",
-    )
-    _say()
-    _say("Next: `oms sandbox` runs a sandbox you keep; `oms place`, `oms orders --table`,")
-    _say("`oms cancel --userref N` work against it (or Kraken) with --base-url.")

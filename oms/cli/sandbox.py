@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from oms.cli._common import EXIT_USAGE, CliError, parse_time
 from oms.sandbox import DEFAULT_BALANCES, AccountConfig, Sandbox
 from oms.sandbox.clock import Clock, ManualClock, SystemClock
 from oms.sandbox.config import SandboxConfig
@@ -151,8 +152,12 @@ def sandbox(
             sb = Sandbox.serve(
                 exchange=exchange, seed=seed, host=host, port=port, allow_remote=allow_remote
             )
-        except (ValueError, OSError) as e:
-            raise click.ClickException(str(e)) from None
+        except OSError as e:
+            # A busy port, an address not on this machine: found before anything started.
+            where = f"{host}:{port}" if port else host
+            raise CliError(f"cannot listen on {where}: {e.strerror or e}", EXIT_USAGE) from None
+        except ValueError as e:
+            raise CliError(str(e), EXIT_USAGE) from None
         try:
             # --key if given, else the first account (generated, or the oldest in --state);
             # --account only ever adds accounts besides it.
@@ -223,9 +228,9 @@ def _open_exchange(
 
 _URL = click.option(
     "--url",
-    envvar="OMS_SANDBOX_URL",
+    envvar=["OMS_SANDBOX_URL", "KRAKEN_BASE_URL"],
     required=True,
-    help="The sandbox's base_url (env OMS_SANDBOX_URL).",
+    help="The sandbox's base_url [env OMS_SANDBOX_URL, else KRAKEN_BASE_URL].",
 )
 
 
@@ -233,7 +238,7 @@ def _call(url: str, path: str, payload: object = None, method: str | None = None
     try:
         result = admin_request(url, path, payload, method=method)
     except (RuntimeError, ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None
+        raise CliError(f"{url}: {e}") from None
     click.echo(json.dumps(result))
 
 
@@ -285,10 +290,28 @@ def fault_remove(url: str, rule_id: int) -> None:
     _call(url, f"/faults/{rule_id}", method="DELETE")
 
 
+def _time_or_unix(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # unix seconds, fractions allowed
+    except ValueError:
+        pass
+    try:
+        return float(parse_time(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 @sandbox.command()
 @_URL
 @click.option("--advance", type=float, help="Move a --manual-clock sandbox forward S seconds.")
-@click.option("--set", "set_to", type=float, help="Move it to unix time T.")
+@click.option(
+    "--set",
+    "set_to",
+    callback=_time_or_unix,
+    help="Move it to time T (ISO 8601, UTC unless an offset is given, or unix seconds).",
+)
 def clock(url: str, advance: float | None, set_to: float | None) -> None:
     """Show, advance or set the sandbox clock."""
     payload: dict[str, float] = {}

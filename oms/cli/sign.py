@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from oms import auth
+from oms.cli._common import EXIT_USAGE, CliError
 from oms.errors import ValidationError
 
 
@@ -55,12 +56,12 @@ def sign(
     try:
         signature = auth.sign(secret, urlpath, nonce, data)
     except ValidationError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc), EXIT_USAGE) from None
     if expect is not None:
         verdict = "MATCH" if signature == expect else "MISMATCH"
         click.echo(f"  computed:  {signature}")
         click.echo(f"  result:    {verdict}")
         if verdict == "MISMATCH":
             click.echo(signature)
-            raise SystemExit(1)
+            raise CliError("the signatures differ (see computed and expected above)")
     click.echo(signature)

@@ -279,6 +279,18 @@ class Market:
                 return tape.spec.start_price
             return tape.price_dec(last[1])
 
+    def price_range(self, pair_id: str, start: float, end: float) -> tuple[Decimal, Decimal] | None:
+        """The lowest and highest price of the trades in ``[start, end)``, the future
+        included: the market's path is a pure function of the seed, so a demo can plan a
+        ladder on it. None if nothing trades then."""
+        with self._lock:
+            tape = self._tape(pair_id)
+            hi_ns = _to_ns(end)
+            agg = tape.aggregate(_to_ns(start), hi_ns, hi_ns)
+            if agg is None:
+                return None
+            return tape.price_dec(agg[6]), tape.price_dec(agg[5])
+
     # -- views ---------------------------------------------------------------------------
 
     def ohlc(
