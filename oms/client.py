@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from oms._decimal import to_decimal
-from oms.auth import Credentials, encode_form, encode_json, key_fingerprint
+from oms.auth import Credentials, encode_form, encode_json, key_fingerprint, key_prefix
 from oms.errors import (
     APIRateLimitExceeded,
     InvalidNonce,
@@ -65,11 +65,13 @@ from oms.models import (
     OrderBook,
     OrdersPage,
     PublicTrade,
+    RelativePrice,
     ServerTime,
     SystemStatus,
     Ticker,
     TradesPage,
     WithdrawInfo,
+    parse_price,
 )
 from oms.nonce import NonceSource
 from oms.orders import (
@@ -271,7 +273,7 @@ class KrakenClient:
         return cls(credentials, **kwargs)
 
     def __repr__(self) -> str:
-        key = "None" if self.credentials is None else repr(self.credentials.key[:4] + "…")
+        key = "None" if self.credentials is None else repr(key_prefix(self.credentials.key))
         return f"KrakenClient(base_url={self.base_url!r}, key={key})"
 
     def __enter__(self) -> KrakenClient:
@@ -335,6 +337,7 @@ class KrakenClient:
         is_private = self.is_private(method) if private is None else private
         if is_private:
             self._credentials()
+        _check_raw_amounts(params)
         # Encode once up front so a bad value (a float, say) is refused before any I/O.
         (encode_json if method in JSON_METHODS and is_private else encode_form)(params)
         kind = call_kind(method, private=is_private)
@@ -1099,9 +1102,40 @@ def _price_param(value: object, field: str) -> object:
     if value is None:
         return None
     if isinstance(value, str) and value.strip()[:1] in ("+", "-"):
-        # Relative forms ("+5", "-1.5%") pass through as Kraken defines them.
-        return value.strip()
+        # Relative forms ("+5", "-1.5%") are sent as Kraken defines them, once their amount
+        # has passed the same bounds as any other (parse_price checks it).
+        price = parse_price(value, field=field)
+        if isinstance(price, RelativePrice) and price.prefix in ("+", "-"):
+            return str(price)
     return _amount(value, field)
+
+
+#: Parameters that carry an amount, checked in raw calls too (``call("AddOrder", price=...)``,
+#: ``oms call``): the typed methods check them anyway, a raw call must not be a way around.
+_AMOUNT_PARAMS = frozenset(
+    {
+        "volume",
+        "price",
+        "price2",
+        "displayvol",
+        "amount",
+        "max_fee",
+        "order_qty",
+        "display_qty",
+        "limit_price",
+        "trigger_price",
+    }
+)
+
+
+def _check_raw_amounts(params: Mapping[str, Any]) -> None:
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            _check_raw_amounts({f"{key}[{k}]": v for k, v in value.items()})
+            continue
+        name = key.rsplit("[", 1)[-1].rstrip("]")
+        if name in _AMOUNT_PARAMS and value is not None and not isinstance(value, RelativePrice):
+            parse_price(value, field=key)
 
 
 def _order_filters(*, trades: bool, userref: int | None, cl_ord_id: str | None) -> dict[str, Any]:

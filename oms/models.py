@@ -216,7 +216,8 @@ def _opt_time(value: TimeInput | None) -> float | None:
 
 # --- relative prices -----------------------------------------------------------------------
 
-_RELATIVE = re.compile(r"([+#-])(\d+(?:\.\d*)?|\.\d+)(%?)")
+# ASCII digits only; the amount's length is bounded by to_decimal.
+_RELATIVE = re.compile(r"([+#-])([0-9]*\.?[0-9]*)(%?)")
 
 
 @attrs.frozen
@@ -242,14 +243,14 @@ class RelativePrice:
     @classmethod
     def parse(cls, text: str) -> RelativePrice:
         match = _RELATIVE.fullmatch(text.strip())
-        if match is None:
+        if match is None or not match.group(2).strip("."):
             raise ValidationError(
                 f"not a relative price (+n, -n or #n, optionally with %): {text!r}",
                 field="price",
                 rule="relative-price",
             )
         prefix, amount, percent = match.groups()
-        return cls(prefix, Decimal(amount), percent=bool(percent))
+        return cls(prefix, to_decimal(amount, field="price"), percent=bool(percent))
 
     def __str__(self) -> str:
         return f"{self.prefix}{fmt(self.amount)}{'%' if self.percent else ''}"
@@ -329,7 +330,7 @@ def _int(value: object, label: str) -> int:
     """An int from a JSON int or a digit string; never from a float (it may have lost digits)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value.strip()):
         return int(value)
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)

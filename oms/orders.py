@@ -82,8 +82,10 @@ _UUID_LONG = re.compile(
 )
 _UUID_SHORT = re.compile(r"[0-9a-fA-F]{32}")
 _FREE_TEXT = re.compile(r"[\x20-\x7e]{1,18}")
-_TIME_SPEC = re.compile(r"\+?\d+")
-_LEVERAGE = re.compile(r"(\d+)(?::1)?")
+# [0-9], not \d: \d also matches Arabic-Indic, fullwidth and other Unicode digits, which
+# int() would then quietly read as numbers. 11 digits cover any unix time Kraken takes.
+_TIME_SPEC = re.compile(r"\+?[0-9]{1,11}")
+_LEVERAGE = re.compile(r"([0-9]{1,3})(?::1)?")
 
 
 # --- identifiers and deadline -----------------------------------------------------------------
@@ -266,7 +268,15 @@ def _time_spec(value: int | str | None, field: str) -> str | None:
             field=field,
             rule="type",
         )
-    text = str(value).strip()
+    # An int is bounded before str(): str() of a huge int is slow (and refused past 4300
+    # digits); a str must already be ASCII digits, without spaces or separators.
+    if isinstance(value, int) and not 0 <= value < 10**11:
+        raise ValidationError(
+            f"{field} {value!r} is neither 0, a unix time, nor '+<seconds>'",
+            field=field,
+            rule="format",
+        )
+    text = str(value)
     if not _TIME_SPEC.fullmatch(text):
         raise ValidationError(
             f"{field} {value!r} is neither 0, a unix time, nor '+<seconds>'",
@@ -288,7 +298,7 @@ def _expiretm(value: int | str | None) -> str | None:
 def _leverage(value: int | str | None) -> int | None:
     if value is None or value == "none":
         return None
-    match = _LEVERAGE.fullmatch(value.strip()) if isinstance(value, str) else None
+    match = _LEVERAGE.fullmatch(value) if isinstance(value, str) else None
     number = int(match.group(1)) if match else value
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise ValidationError(
