@@ -74,7 +74,7 @@ def check_amount_text(text: str, *, field: str = "value") -> str:
     )
 
 
-def _check_decimal(value: Decimal, field: str) -> Decimal:
+def _check_decimal(value: Decimal, field: str, max_places: int | None) -> Decimal:
     if not value.is_finite():
         raise ValidationError(f"{field} must be finite, got {value!r}", field=field, rule="type")
     if value.is_zero():
@@ -83,23 +83,30 @@ def _check_decimal(value: Decimal, field: str) -> Decimal:
     # would otherwise copy a huge digit string.
     if value.adjusted() >= MAX_INTEGER_DIGITS:
         raise _refuse(field, f"is too large for Kraken (10**{value.adjusted()} or more)")
+    if max_places is None:
+        return value
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite
-    if -exponent > MAX_FRACTION_DIGITS:
+    if -exponent > max_places:
         raise _refuse(
-            field,
-            f"has {-exponent} digits after the point; Kraken accepts at most {MAX_FRACTION_DIGITS}",
+            field, f"has {-exponent} digits after the point; Kraken accepts at most {max_places}"
         )
     return value
 
 
-def to_decimal(value: object, *, field: str = "value") -> Decimal:
+def to_decimal(
+    value: object, *, field: str = "value", max_places: int | None = MAX_FRACTION_DIGITS
+) -> Decimal:
     """Parse an API string (or an int or Decimal) into a finite Decimal within Kraken's bounds.
 
     Floats are refused: a float has already lost the exact value the caller meant
     (``0.29`` is not 29/100), which is how peers end up sending the wrong price. Strings must
     be plain ASCII decimal notation (see :func:`check_amount_text`): ``"1_000"``, Arabic-Indic or
     fullwidth digits, ``"1e3"`` and ``" 5"`` are refused rather than silently read as numbers.
+
+    ``max_places=None`` lifts the bound on decimal places for a Decimal (not a str): for
+    values ``oms`` computed itself (a VWAP, an average fill price), which never go to Kraken
+    as they are. The magnitude bound always holds.
     """
     # bool is an int subclass; True as a price is always a bug.
     if isinstance(value, (bool, float)):
@@ -110,7 +117,7 @@ def to_decimal(value: object, *, field: str = "value") -> Decimal:
             rule="type",
         )
     if isinstance(value, Decimal):
-        return _check_decimal(value, field)
+        return _check_decimal(value, field, max_places)
     if isinstance(value, int):
         # bit_length() is O(1); Decimal(int) of a huge int is not.
         if value.bit_length() > _MAX_INT_BITS or abs(value) >= _LIMIT:

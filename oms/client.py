@@ -605,8 +605,8 @@ class KrakenClient:
         """Every public trade from ``since`` (nanoseconds; 0 = the market's first trade) on.
 
         Pages follow Kraken's exact ``last`` cursor (never a rounded time). A trade repeated
-        at a page boundary is yielded once. Stops when a page is empty or ``last`` does not
-        advance (the present is reached).
+        at a page boundary is yielded once. Stops when a page is empty, ``last`` is empty
+        (Kraken's end of pagination) or does not advance (the present is reached).
         """
         cursor = since
         previous: set[object] = set()
@@ -617,7 +617,7 @@ class KrakenClient:
             for trade in page.trades:
                 if _trade_key(trade) not in previous:
                     yield trade
-            if not page.trades or page.last <= cursor:
+            if not page.trades or page.last is None or page.last <= cursor:
                 return
             previous = {_trade_key(t) for t in page.trades}
             cursor = page.last

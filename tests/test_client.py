@@ -1112,6 +1112,25 @@ def test_iter_trades_stops_on_empty_page(client: KrakenClient, fake: FakeAdapter
     assert query(fake.last)["since"] == "0"
 
 
+def test_iter_trades_ends_at_an_empty_last(client: KrakenClient, fake: FakeAdapter) -> None:
+    # Kraken's official SDK: an empty `last` is the end of pagination (wire-quirks.md).
+    spec = json.loads((FIXTURES / "spec_trades.json").read_text())["result"]
+    fake.push(
+        ok(spec),
+        ok(
+            {
+                **spec,
+                "XXBTZUSD": spec["XXBTZUSD"][-1:]
+                + [["30250.0", "0.1", 1688669700.5, "b", "l", "", 61044990]],
+                "last": "",
+            }
+        ),
+    )
+    got = [t.trade_id for t in client.iter_trades("XBTUSD")]
+    assert got == [61044952, 61044953, 61044956, 61044990]
+    assert len(fake.requests) == 2
+
+
 def test_iter_withdraw_status_follows_next_cursor(client: KrakenClient, fake: FakeAdapter) -> None:
     entry = json.loads((FIXTURES / "seed_withdraw_initial.json").read_text())["result"][0]
     fake.push(
