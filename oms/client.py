@@ -766,8 +766,10 @@ class KrakenClient:
         """Cancel one order by txid or cl_ord_id, or **every** open order tagged ``userref``.
 
         Kraken takes a userref in the ``txid`` parameter, as an integer. Retried on transport
-        errors: a repeat of a cancel that already happened answers ``EOrder:Unknown order``
-        (raised as :class:`oms.errors.UnknownOrder`), which means the order is gone either way.
+        errors: a repeat of a cancel that already happened answers ``EOrder:Unknown order`` or
+        ``EOrder:Invalid order`` (both raised as :class:`oms.errors.UnknownOrder`; the second
+        as its subclass :class:`~oms.errors.InvalidOrder`), which means the order is gone
+        either way.
         """
         key, ref = _one_of(txid=txid, userref=userref, cl_ord_id=cl_ord_id)
         if key == "userref":

@@ -699,12 +699,18 @@ class Exchange:
             raise invalid("txid")
         if self.config.system_status == "maintenance":
             raise ApiError("EService:Unavailable")
+        ref: str | int | None = None
         if cl_ord_id is not None:
             orders = self.trading.find_for_cancel(acct, cl_ord_id, by_cl_ord_id=True)
         else:
             ref = self._cancel_ref(raw, p.is_json)
             orders = self.trading.find_for_cancel(acct, ref)
         if not orders:
+            if isinstance(ref, str) and ref in acct.orders:
+                # An order that was open and is no more (cancelled, filled, expired): Kraken's
+                # official SDK documents "EOrder:Invalid order" for this (error-handling.md);
+                # an id never seen is "EOrder:Unknown order" (CCXT, hummingbot).
+                raise ApiError("EOrder:Invalid order")
             raise ApiError("EOrder:Unknown order")
         count = self.trading.cancel(acct, orders, now, force=len(orders) > 1)
         return {"count": count, "pending": False}
