@@ -18,6 +18,7 @@ sends them. For each call:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random as _random
 import re
@@ -78,6 +79,7 @@ from oms.orders import (
     OrderRequest,
     batch_params,
     check_against_pair,
+    check_asset_class,
     check_cl_ord_id,
     check_deadline,
     check_userref,
@@ -158,13 +160,28 @@ def _amount(value: object, field: str) -> Decimal:
 
 
 def _time_param(value: float | int | str | None, field: str) -> object:
-    """``start``/``end``: a unix time or an order txid (Kraken accepts both)."""
+    """``start``/``end``: a unix time or a txid (Kraken accepts both), sent as an integer.
+
+    The OpenAPI spec types both as integers (or a txid). A fractional time is widened to
+    whole seconds, never narrowed: ``start`` (exclusive) down, ``end`` (inclusive) up, so an
+    order the caller asked for is never left out; a wider window only ever repeats orders,
+    which paging drops by txid.
+    """
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise ValidationError(f"{field} must be a unix time or a txid", field=field, rule="type")
-    # Times are not money: a float is the natural type, but it must go out without exponent.
-    return to_decimal(repr(value), field=field) if isinstance(value, float) else value
+    if isinstance(value, int):
+        return value
+    if not math.isfinite(value) or not 0 <= value < 10**11:
+        raise ValidationError(f"{field} must be a unix time or a txid", field=field, rule="range")
+    return math.floor(value) if field == "start" else math.ceil(value)
+
+
+def _opt_asset_class(value: str | None) -> str | None:
+    # Kraken requires it for non-crypto pairs (`tokenized_asset` for xStocks): spec
+    # partials/parameters/query/asset_class.yaml, on OHLC, Trades, Depth and Ticker.
+    return None if value is None else check_asset_class(value)
 
 
 def _pair_key(name: str) -> str:
@@ -571,10 +588,17 @@ class KrakenClient:
     def ticker(
         self, pairs: str | Iterable[str] | None = None, *, asset_class: str | None = None
     ) -> dict[str, Ticker]:
-        params = {"pair": _as_list(pairs, "pairs"), "asset_class": asset_class}
+        params = {"pair": _as_list(pairs, "pairs"), "asset_class": _opt_asset_class(asset_class)}
         return Ticker.map_from_api(self._call("Ticker", params))
 
-    def ohlc(self, pair: str, *, interval: int = 1, since: int | None = None) -> OHLCPage:
+    def ohlc(
+        self,
+        pair: str,
+        *,
+        interval: int = 1,
+        since: int | None = None,
+        asset_class: str | None = None,
+    ) -> OHLCPage:
         """At most the 720 latest bars (older ones are unreachable through this endpoint)."""
         if interval not in _OHLC_INTERVALS:
             raise ValidationError(
@@ -582,16 +606,31 @@ class KrakenClient:
                 field="interval",
                 rule="range",
             )
-        params = {"pair": pair, "interval": interval, "since": since}
+        params = {
+            "pair": pair,
+            "interval": interval,
+            "since": since,
+            "asset_class": _opt_asset_class(asset_class),
+        }
         return OHLCPage.from_api(self._call("OHLC", params))
 
     def trades(
-        self, pair: str, *, since: int | None = None, count: int | None = None
+        self,
+        pair: str,
+        *,
+        since: int | None = None,
+        count: int | None = None,
+        asset_class: str | None = None,
     ) -> TradesPage:
         """One page of the public tape. ``since`` is a nanosecond cursor (``TradesPage.last``)."""
         if count is not None and not 1 <= _positive_int(count, "count") <= 1000:
             raise ValidationError("count must be 1..1000", field="count", rule="range")
-        params = {"pair": pair, "since": since, "count": count}
+        params = {
+            "pair": pair,
+            "since": since,
+            "count": count,
+            "asset_class": _opt_asset_class(asset_class),
+        }
         return TradesPage.from_api(self._call("Trades", params))
 
     def iter_trades(
@@ -601,6 +640,7 @@ class KrakenClient:
         *,
         count: int | None = None,
         max_pages: int | None = None,
+        asset_class: str | None = None,
     ) -> Iterator[PublicTrade]:
         """Every public trade from ``since`` (nanoseconds; 0 = the market's first trade) on.
 
@@ -612,7 +652,7 @@ class KrakenClient:
         previous: set[object] = set()
         pages = 0
         while max_pages is None or pages < max_pages:
-            page = self.trades(pair, since=cursor, count=count)
+            page = self.trades(pair, since=cursor, count=count, asset_class=asset_class)
             pages += 1
             for trade in page.trades:
                 if _trade_key(trade) not in previous:
@@ -622,10 +662,13 @@ class KrakenClient:
             previous = {_trade_key(t) for t in page.trades}
             cursor = page.last
 
-    def depth(self, pair: str, *, count: int | None = None) -> OrderBook:
+    def depth(
+        self, pair: str, *, count: int | None = None, asset_class: str | None = None
+    ) -> OrderBook:
         if count is not None and not 1 <= _positive_int(count, "count") <= 500:
             raise ValidationError("count must be 1..500", field="count", rule="range")
-        return OrderBook.from_api(self._call("Depth", {"pair": pair, "count": count}))
+        params = {"pair": pair, "count": count, "asset_class": _opt_asset_class(asset_class)}
+        return OrderBook.from_api(self._call("Depth", params))
 
     # --- account and orders ---------------------------------------------------------------
 
@@ -809,7 +852,11 @@ class KrakenClient:
         if orders:
             params["orders"] = orders
         if ids:
-            params["cl_ord_ids"] = ids
+            # The OpenAPI spec (krakenfx/api-specs spot-rest, CancelOrderBatch) types
+            # `cl_ord_ids` as an array of {"cl_ord_id": ...} objects, while `orders` takes
+            # plain txids/userrefs as its own example shows; WebSocket's batch_cancel takes
+            # plain strings. The REST spec's shape is what is sent (the sandbox takes both).
+            params["cl_ord_ids"] = [{"cl_ord_id": c} for c in ids]
         return CancelResult.from_api(self._call("CancelOrderBatch", params))
 
     def cancel_all(self) -> CancelResult:

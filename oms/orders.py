@@ -41,11 +41,13 @@ __all__ = [
     "BATCH_MIN",
     "DEADLINE_MAX",
     "DEADLINE_MIN",
+    "FOK_TYPES",
     "USERREF_MAX",
     "USERREF_MIN",
     "OrderRequest",
     "batch_params",
     "check_against_pair",
+    "check_asset_class",
     "check_cl_ord_id",
     "check_deadline",
     "check_userref",
@@ -86,6 +88,21 @@ _FREE_TEXT = re.compile(r"[\x20-\x7e]{1,18}")
 # int() would then quietly read as numbers. 11 digits cover any unix time Kraken takes.
 _TIME_SPEC = re.compile(r"\+?[0-9]{1,11}")
 _LEVERAGE = re.compile(r"([0-9]{1,3})(?::1)?")
+# The spec's enum has one value (`tokenized_asset`, for xStocks); AccountTransfer also lists
+# `currency`. A lower-case word is accepted so a new class needs no release.
+_ASSET_CLASS = re.compile(r"[a-z_]{1,32}")
+#: Order types whose price is a limit price: the only ones Kraken takes ``timeinforce=FOK``
+#: for (krakenfx/kraken-api-sdk rust/docs/guides/placing-orders.md: "FOK is valid only on
+#: limit-priced types").
+FOK_TYPES = frozenset(
+    {
+        OrderType.LIMIT,
+        OrderType.ICEBERG,
+        OrderType.STOP_LOSS_LIMIT,
+        OrderType.TAKE_PROFIT_LIMIT,
+        OrderType.TRAILING_STOP_LIMIT,
+    }
+)
 
 
 # --- identifiers and deadline -----------------------------------------------------------------
@@ -309,6 +326,21 @@ def _leverage(value: int | str | None) -> int | None:
     return number
 
 
+def check_asset_class(value: object) -> str:
+    """Return ``value`` if it looks like one of Kraken's asset classes (``tokenized_asset``)."""
+    if not isinstance(value, str) or not _ASSET_CLASS.fullmatch(value):
+        raise ValidationError(
+            f"asset_class must be a Kraken asset class such as 'tokenized_asset', not {value!r}",
+            field="asset_class",
+            rule="format",
+        )
+    return value
+
+
+def _asset_class(value: str | None) -> str | None:
+    return None if value is None else check_asset_class(value)
+
+
 def _deadline(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -384,6 +416,8 @@ class OrderRequest:
     close_price2: Price | None = attrs.field(default=None, converter=_close_price2)
     deadline: datetime | None = attrs.field(default=None, converter=_deadline)
     validate: bool = attrs.field(default=False, validator=_is_bool)
+    #: Required by Kraken for non-crypto pairs: ``"tokenized_asset"`` for xStocks.
+    asset_class: str | None = attrs.field(default=None, converter=_asset_class)
 
     def __attrs_post_init__(self) -> None:
         if self.userref is not None and self.cl_ord_id is not None:
@@ -392,6 +426,15 @@ class OrderRequest:
                 "userref to tag a group, cl_ord_id to name one order",
                 field="cl_ord_id",
                 rule="exclusive",
+            )
+        if self.cl_ord_id is not None and self.close_ordertype is not None:
+            # krakenfx/kraken-api-sdk rust/docs/guides/placing-orders.md, "Conditional close":
+            # "the exchange rejects both together".
+            raise ValidationError(
+                "cl_ord_id cannot be combined with a conditional close (close_ordertype): "
+                "Kraken rejects the pair; tag the order with a userref instead",
+                field="cl_ord_id",
+                rule="cl_ord_id-with-close",
             )
         self._check_volumes()
         _check_prices(self.ordertype, self.price, self.price2, "price", "price2")
@@ -474,6 +517,14 @@ class OrderRequest:
             )
 
     def _check_times(self) -> None:
+        if self.timeinforce is TimeInForce.FOK and self.ordertype not in FOK_TYPES:
+            raise ValidationError(
+                f"timeinforce FOK is only for limit-priced order types (limit, iceberg, "
+                f"stop-loss-limit, take-profit-limit, trailing-stop-limit), not "
+                f"{self.ordertype.value}",
+                field="timeinforce",
+                rule="fok-limit-only",
+            )
         if self.timeinforce is TimeInForce.GTD and self.expiretm is None:
             raise ValidationError(
                 "timeinforce GTD needs expiretm", field="expiretm", rule="required"
@@ -547,6 +598,8 @@ class OrderRequest:
         against ``now`` (default: the system clock); ``validate`` appears only when true.
         """
         params: dict[str, object] = {"pair": self.pair, **self._common(json=False)}
+        if self.asset_class is not None:
+            params["asset_class"] = self.asset_class
         if self.deadline is not None:
             check_deadline(self.deadline, time.time() if now is None else now)
             params["deadline"] = format_deadline(self.deadline)
@@ -557,7 +610,8 @@ class OrderRequest:
     def to_batch_item(self) -> dict[str, object]:
         """This order as one element of AddOrderBatch's JSON ``orders`` array.
 
-        ``pair``, ``deadline`` and ``validate`` belong to the batch (see :func:`batch_params`).
+        ``pair``, ``asset_class``, ``deadline`` and ``validate`` belong to the batch (see
+        :func:`batch_params`).
         """
         return self._common(json=True)
 
@@ -804,7 +858,18 @@ def batch_params(
         raise ValidationError(
             "cl_ord_id values must be unique within a batch", field="cl_ord_id", rule="duplicate"
         )
+    classes = {o.asset_class for o in orders}
+    if len(classes) > 1:
+        raise ValidationError(
+            "all orders of a batch must have one asset_class (they are for one pair)",
+            field="asset_class",
+            rule="batch-pair",
+        )
     body: dict[str, object] = {"pair": pair, "orders": [o.to_batch_item() for o in orders]}
+    (asset_class,) = classes
+    if asset_class is not None:
+        # Beside `pair`, which it qualifies.
+        body["asset_class"] = asset_class
     if deadline is not None:
         check_deadline(deadline, time.time() if now is None else now)
         body["deadline"] = format_deadline(deadline)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from oms._decimal import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, fmt
 from oms.models import AssetPair, Order, OrderStatus, OrderType, Side
-from oms.orders import USERREF_MAX, USERREF_MIN, OrderRequest, check_cl_ord_id
+from oms.orders import FOK_TYPES, USERREF_MAX, USERREF_MIN, OrderRequest, check_cl_ord_id
 
 PRINTABLE_ASCII = "".join(chr(c) for c in range(0x20, 0x7F))
 
@@ -186,10 +186,18 @@ def order_requests(draw: st.DrawFn) -> OrderRequest:
     if draw(st.booleans()):
         kwargs["timeinforce"] = "GTD"
         kwargs["expiretm"] = "+" + str(draw(st.integers(5, 86400)))
-    if ordertype in (OrderType.LIMIT, OrderType.STOP_LOSS) and draw(st.booleans()):
+    if (
+        ordertype in (OrderType.LIMIT, OrderType.STOP_LOSS)
+        and ident != "cl_ord_id"  # Kraken rejects a cl_ord_id with a conditional close
+        and draw(st.booleans())
+    ):
         kwargs["close_ordertype"] = "stop-loss-limit"
         kwargs["close_price"] = draw(price)
         kwargs["close_price2"] = draw(price)
+    if ordertype in FOK_TYPES and "timeinforce" not in kwargs and draw(st.booleans()):
+        kwargs["timeinforce"] = draw(st.sampled_from(["FOK", "IOC", "GTC"]))
+    if draw(st.booleans()):
+        kwargs["asset_class"] = "tokenized_asset"
     kwargs["validate"] = draw(st.booleans())
     kwargs["reduce_only"] = draw(st.booleans())
     return OrderRequest(**kwargs)
