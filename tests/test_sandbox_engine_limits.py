@@ -47,6 +47,16 @@ def test_add_and_cancel_do_not_touch_the_rest_counter() -> None:
     caller.ok("Balance")
 
 
+def test_amend_counts_on_the_rest_counter_as_the_client_paces_it() -> None:
+    # Kraken's guide exempts AddOrder and CancelOrder (and the batch forms are the same
+    # transactions); nothing exempts AmendOrder, so the client counts it, and so does this.
+    _, caller, _, _ = make(SandboxConfig(trading_rate_limit=False))
+    txid = caller.ok("AddOrder", ORDER)["txid"][0]
+    for _ in range(15):
+        caller.ok("AmendOrder", {"txid": txid, "order_qty": "0.5"})
+    assert caller.err("Balance") == "EAPI:Rate limit exceeded"
+
+
 def test_calling_while_limited_keeps_the_limit_on() -> None:
     _, caller, clock, _ = make(SandboxConfig())
     for _ in range(15):
