@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oms._decimal import fmt
 from oms.cache import MIGRATIONS, Group, Intent, IntentState, OrderCache
 from oms.errors import ValidationError
 from oms.models import Order, OrderStatus
@@ -181,8 +182,8 @@ def test_an_order_reads_back_equal(
         userref=userref,
         status=status,
         side=side,
-        price=str(price),
-        vol=str(vol),
+        price=fmt(price),
+        vol=fmt(vol),
         opentm=opentm,
         **extra,
     )
