@@ -14,6 +14,8 @@ from oms.models import AssetPair, Order, OrderStatus, OrderType, Side
 from oms.orders import FOK_TYPES, USERREF_MAX, USERREF_MIN, OrderRequest, check_cl_ord_id
 
 PRINTABLE_ASCII = "".join(chr(c) for c in range(0x20, 0x7F))
+#: What a free-text cl_ord_id may hold: printable ASCII without the space.
+CL_ORD_ID_TEXT = PRINTABLE_ASCII.replace(" ", "")
 
 
 @st.composite
@@ -57,7 +59,7 @@ def cl_ord_ids() -> st.SearchStrategy[str]:
         st.uuids().map(str),
         st.uuids().map(lambda u: str(u).upper()),
         st.uuids().map(lambda u: u.hex),
-        st.text(alphabet=PRINTABLE_ASCII, min_size=1, max_size=18),
+        st.text(alphabet=CL_ORD_ID_TEXT, min_size=1, max_size=18),
     )
 
 

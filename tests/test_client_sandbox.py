@@ -939,7 +939,8 @@ def test_withdrawal_on_hold_waits_for_release(
 
     manual_clock.advance(config.withdraw_pending_after)
     held = entry()
-    assert (held.status, held.status_prop) == (FundingStatus.PENDING, StatusProp.ONHOLD)
+    assert (held.status, held.status_prop) == (FundingStatus.ON_HOLD, StatusProp.ONHOLD)
+    assert held.status_raw == "On hold"
     manual_clock.advance(3600)
     assert entry().status_prop is StatusProp.ONHOLD
     sb.exchange.release_funding(sb.key, refid)  # the funding team's manual check

@@ -187,7 +187,9 @@ def test_every_malformed_cl_ord_id_is_refused(value: object) -> None:
         ("6d1b345e282140e2ad834ecb18a06876", True),
         ("6D1B345E-2821-40E2-AD83-4ECB18A06876", True),
         ("a" * 18, True),
-        ("grid 1 / level 3", True),
+        ("grid-1/level-3", True),
+        ("grid 1 / level 3", False),  # a space: the sandbox refuses it, so does the client
+        ("abc\n", False),
         ("a" * 19, False),
         ("6d1b345e-2821-40e2-ad83-4ecb18a0687g", False),
         ("6d1b345e2821-40e2-ad83-4ecb18a06876", False),

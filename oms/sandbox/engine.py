@@ -55,8 +55,9 @@ __all__ = ["REST_EXEMPT", "Exchange", "SandboxRequest", "SandboxResponse"]
 logger = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^/0/(public|private)/([A-Za-z]+)$")
-_NONCE = re.compile(r"^\d{1,20}$")
-_DIGITS = re.compile(r"^-?\d+$")
+# ASCII digits ([0-9]; \d would take other scripts' digits too), matched whole.
+_NONCE = re.compile(r"[0-9]{1,20}")
+_DIGITS = re.compile(r"-?[0-9]{1,11}")
 _HISTORY = frozenset({"ClosedOrders", "TradesHistory", "Ledgers", "QueryLedgers"})
 #: Calls the REST counter does not count (the trading engine's limiter does). Kraken's
 #: rate-limit guide names AddOrder and CancelOrder; their batch forms are the same
@@ -440,7 +441,8 @@ class Exchange:
 
     def _handle_public(self, request: SandboxRequest, method: str, now: float) -> Any:
         handler = self.public.methods.get(method)
-        if handler is None:
+        if handler is None or request.method.upper() != "GET":
+            # Kraken serves /0/public/* to GET only; a POST there is an unknown method.
             raise ApiError("EGeneral:Unknown method")
         if self.config.public_rate_limit:
             bucket = self._public.get(request.client)
@@ -500,7 +502,7 @@ class Exchange:
         given = request.headers.get("api-sign", "")
         if not self._signature_ok(acct, request, nonce_text, given):
             raise self._auth_failed(key, "EAPI:Invalid signature")
-        if isinstance(raw_nonce, bool) or not _NONCE.match(nonce_text):
+        if isinstance(raw_nonce, bool) or not _NONCE.fullmatch(nonce_text):
             raise self._auth_failed(key, "EAPI:Invalid nonce")
         nonce = int(nonce_text)
         if nonce >= 2**64 or nonce == 0:
@@ -689,7 +691,7 @@ class Exchange:
             text = raw.strip()
             if not text:
                 raise invalid("txid")
-            if not is_json and _DIGITS.match(text):
+            if not is_json and _DIGITS.fullmatch(text):
                 return int(text)
             return text
         raise invalid("txid")
