@@ -19,6 +19,7 @@ from strategies import not_ascii_decimals, oversized_amounts
 
 from oms._decimal import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, to_decimal
 from oms.auth import Credentials, key_fingerprint
+from oms.cli.call import call
 from oms.cli.orders import cancel, orders, place
 from oms.client import KrakenClient
 from oms.errors import ValidationError
@@ -242,3 +243,17 @@ def test_cli_userref_takes_ascii_digits_only(
 def test_cli_userref_still_takes_plain_digits(tmp_path: Path) -> None:
     result = CliRunner().invoke(orders, ["--userref", "42"], env={"OMS_DB": str(tmp_path / "o.db")})
     assert result.exit_code == 0, result.output
+
+
+@SETTINGS
+@given(
+    value=not_ascii_decimals() | oversized_amounts().map(str),
+    name=st.sampled_from(["price", "volume", "amount"]),
+)
+@example(value="1E+99999999", name="price")
+def test_cli_call_refuses_odd_amounts_before_sending(
+    server: LoopbackServer, tmp_path: Path, value: str, name: str
+) -> None:
+    method = "Withdraw" if name == "amount" else "AddOrder"
+    result = _cli(call, [method, f"{name}={value}", "pair=XBTUSD"], server, tmp_path)
+    assert result.exit_code == 2, result.output
