@@ -1182,6 +1182,12 @@ def _check_raw_amounts(params: Mapping[str, Any]) -> None:
         if isinstance(value, Mapping):
             _check_raw_amounts({f"{key}[{k}]": v for k, v in value.items()})
             continue
+        if isinstance(value, (list, tuple)):
+            # AddOrderBatch's orders: each a mapping of its own.
+            for i, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    _check_raw_amounts({f"{key}[{i}][{k}]": v for k, v in item.items()})
+            continue
         name = key.rsplit("[", 1)[-1].rstrip("]")
         if name in _AMOUNT_PARAMS and value is not None and not isinstance(value, RelativePrice):
             parse_price(value, field=key)

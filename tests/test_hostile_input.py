@@ -149,6 +149,14 @@ def test_plain_amounts_within_bounds_still_parse(value: str) -> None:
         assert to_decimal(value) == Decimal(value)
 
 
+def test_a_raw_batch_call_checks_each_orders_amounts(client: KrakenClient) -> None:
+    order = {"type": "buy", "ordertype": "limit", "volume": "1", "price": "100"}
+    bad = {**order, "close": {"ordertype": "limit", "price": "1E+99999999"}}
+    with pytest.raises(ValidationError) as info:
+        client.call("AddOrderBatch", pair="XBTUSD", orders=[order, bad])
+    assert info.value.field == "orders[1][close][price]"
+
+
 @pytest.mark.parametrize("value", ["+1E+9999", "+1_0", "-\u0661", "#\uff11%", "+" + "1" * 5000])
 def test_relative_prices_are_held_to_the_same_notation(client: KrakenClient, value: str) -> None:
     with no_long_arithmetic():
