@@ -42,6 +42,9 @@ _MAX_TEXT = 1 + MAX_INTEGER_DIGITS + 1 + MAX_FRACTION_DIGITS
 _LIMIT = 10**MAX_INTEGER_DIGITS
 # An int wider than this cannot be below _LIMIT (checked first: bit_length() is O(1)).
 _MAX_INT_BITS = _LIMIT.bit_length()
+# With max_places=None (values oms computed, e.g. a VWAP with 28 significant digits) the places
+# are still bounded, far above anything computed, so formatting one stays cheap.
+_COMPUTED_MAX_PLACES = 64
 
 
 def _refuse(field: str, why: str) -> ValidationError:
@@ -56,7 +59,8 @@ def _show(text: str) -> str:
 def check_amount_text(text: str, *, field: str = "value") -> str:
     """Return ``text`` if it is an amount in plain ASCII decimal notation within Kraken's
     bounds, else raise ``ValidationError`` (rule ``type`` for other notations, rule
-    ``amount-bounds`` for too many digits). Costs at most a bounded regex match."""
+    ``amount-bounds`` for too many digits). Costs a regex match, linear in the text's
+    length; no arithmetic."""
     if len(text) <= _MAX_TEXT and _PLAIN.fullmatch(text):
         return text
     if _DIGITS.fullmatch(text) and text.strip("-."):
@@ -77,19 +81,25 @@ def check_amount_text(text: str, *, field: str = "value") -> str:
 def _check_decimal(value: Decimal, field: str, max_places: int | None) -> Decimal:
     if not value.is_finite():
         raise ValidationError(f"{field} must be finite, got {value!r}", field=field, rule="type")
+    limit = _COMPUTED_MAX_PLACES if max_places is None else max_places
     if value.is_zero():
+        # A zero's digits are one 0, but its exponent can still be huge: 0E-99999999 would
+        # format as a hundred million zeros. Such a zero is plain zero (with its sign); one
+        # within the bounds keeps its places ("0.00000" as Kraken wrote it).
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite
+        if not -limit <= exponent <= MAX_INTEGER_DIGITS:
+            return Decimal(0).copy_sign(value)
         return value
     # adjusted() is O(1): the exponent of the leading digit. Checked before as_tuple(), which
     # would otherwise copy a huge digit string.
     if value.adjusted() >= MAX_INTEGER_DIGITS:
         raise _refuse(field, f"is too large for Kraken (10**{value.adjusted()} or more)")
-    if max_places is None:
-        return value
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite
-    if -exponent > max_places:
+    if -exponent > limit:
         raise _refuse(
-            field, f"has {-exponent} digits after the point; Kraken accepts at most {max_places}"
+            field, f"has {-exponent} digits after the point; at most {limit} are accepted"
         )
     return value
 
@@ -104,9 +114,9 @@ def to_decimal(
     be plain ASCII decimal notation (see :func:`check_amount_text`): ``"1_000"``, Arabic-Indic or
     fullwidth digits, ``"1e3"`` and ``" 5"`` are refused rather than silently read as numbers.
 
-    ``max_places=None`` lifts the bound on decimal places for a Decimal (not a str): for
-    values ``oms`` computed itself (a VWAP, an average fill price), which never go to Kraken
-    as they are. The magnitude bound always holds.
+    ``max_places=None`` raises the bound on decimal places for a Decimal (not a str) to 64:
+    for values ``oms`` computed itself (a VWAP, an average fill price), which never go to
+    Kraken as they are. The magnitude bound always holds.
     """
     # bool is an int subclass; True as a price is always a bug.
     if isinstance(value, (bool, float)):

@@ -289,6 +289,7 @@ def oversized_amounts() -> st.SearchStrategy[object]:
     exponent = st.integers(MAX_INTEGER_DIGITS, 10**8).map(lambda e: Decimal((0, (1,), e)))
     tiny = st.integers(MAX_FRACTION_DIGITS + 1, 10**8).map(lambda e: Decimal((0, (1,), -e)))
     huge_int = st.integers(MAX_INTEGER_DIGITS, 400).map(lambda n: 10**n)
+    # Not oversized itself (zero is zero), but must cost nothing either: see test_hostile_input.
     return st.one_of(
         long_int,
         long_fraction,

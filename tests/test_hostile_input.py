@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from strategies import not_ascii_decimals, oversized_amounts
 
-from oms._decimal import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, to_decimal
+from oms._decimal import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, fmt, to_decimal
 from oms.auth import Credentials, key_fingerprint
 from oms.cli.call import call
 from oms.cli.orders import cancel, orders, place
@@ -138,6 +138,27 @@ def test_amounts_beyond_krakens_bounds_are_refused_everywhere(
     with no_long_arithmetic(), pytest.raises(ValidationError) as info:
         call(value)
     assert field in (info.value.field or "")
+
+
+@pytest.mark.parametrize("exponent", [-(10**8), -19, 19, 10**8])
+def test_a_zero_with_a_huge_exponent_is_plain_zero(exponent: int) -> None:
+    # 0E-99999999 passes every digit check (one digit) but would format as 10**8 zeros.
+    value = to_decimal(Decimal((0, (0,), exponent)))
+    assert value == 0
+    assert value.as_tuple().exponent == 0
+    assert fmt(value) == "0"
+
+
+def test_computed_values_are_bounded_too() -> None:
+    # Models built directly (a VWAP) take more places than Kraken sends, but not without end.
+    from oms.models import PublicTrade
+
+    def trade(price: Decimal, volume: Decimal) -> PublicTrade:
+        return PublicTrade(price=price, volume=volume, time=1, side="buy", ordertype="limit")
+
+    assert trade(Decimal(1) / 3, Decimal((0, (0,), -(10**8)))).volume.as_tuple().exponent == 0
+    with pytest.raises(ValidationError):
+        trade(Decimal((0, (1,), -(10**8))), Decimal(1))
 
 
 @pytest.mark.parametrize(
