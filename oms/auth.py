@@ -28,6 +28,7 @@ __all__ = [
     "encode_form",
     "encode_json",
     "key_fingerprint",
+    "key_prefix",
     "sign",
 ]
 
@@ -122,15 +123,42 @@ def key_fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def key_prefix(key: str) -> str:
+    """How an API key is shown anywhere (reprs, errors, logs): its first 4 characters."""
+    return key[:4] + "…"
+
+
+def _check_text(field: str, value: object) -> str:
+    # Neither the key nor the secret is ever echoed, not even the one found wanting.
+    if not isinstance(value, str) or not value:
+        raise ValidationError(
+            f"the API {field} must be a non-empty string", field=field, rule="type"
+        )
+    if value != value.strip():
+        raise ValidationError(
+            f"the API {field} has surrounding whitespace (a newline or space copied with it?); "
+            "copy it exactly as Kraken shows it",
+            field=field,
+            rule="whitespace",
+        )
+    return value
+
+
+def _check_key(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    _check_text("key", value)
+
+
 def _check_secret(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    _check_text("secret", value)
     _decode_secret(value)
 
 
 @attrs.frozen
 class Credentials:
-    """An API key pair. The secret never appears in ``repr``, logs or errors."""
+    """An API key pair. The secret never appears in ``repr``, logs or errors; the key only as
+    a short prefix (:func:`key_prefix`), as in the client's ``repr``."""
 
-    key: str = attrs.field(validator=attrs.validators.min_len(1))
+    key: str = attrs.field(validator=_check_key, repr=lambda key: repr(key_prefix(key)))
     secret: str = attrs.field(repr=False, validator=_check_secret)
 
     @classmethod

@@ -18,6 +18,7 @@ sends them. For each call:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random as _random
 import re
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from oms._decimal import to_decimal
-from oms.auth import Credentials, encode_form, encode_json, key_fingerprint
+from oms.auth import Credentials, encode_form, encode_json, key_fingerprint, key_prefix
 from oms.errors import (
     APIRateLimitExceeded,
     InvalidNonce,
@@ -65,17 +66,20 @@ from oms.models import (
     OrderBook,
     OrdersPage,
     PublicTrade,
+    RelativePrice,
     ServerTime,
     SystemStatus,
     Ticker,
     TradesPage,
     WithdrawInfo,
+    parse_price,
 )
 from oms.nonce import NonceSource
 from oms.orders import (
     OrderRequest,
     batch_params,
     check_against_pair,
+    check_asset_class,
     check_cl_ord_id,
     check_deadline,
     check_userref,
@@ -159,13 +163,28 @@ def _amount(value: object, field: str) -> Decimal:
 
 
 def _time_param(value: float | int | str | None, field: str) -> object:
-    """``start``/``end``: a unix time or an order txid (Kraken accepts both)."""
+    """``start``/``end``: a unix time or a txid (Kraken accepts both), sent as an integer.
+
+    The OpenAPI spec types both as integers (or a txid). A fractional time is widened to
+    whole seconds, never narrowed: ``start`` (exclusive) down, ``end`` (inclusive) up, so an
+    order the caller asked for is never left out; a wider window only ever repeats orders,
+    which paging drops by txid.
+    """
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise ValidationError(f"{field} must be a unix time or a txid", field=field, rule="type")
-    # Times are not money: a float is the natural type, but it must go out without exponent.
-    return to_decimal(repr(value), field=field) if isinstance(value, float) else value
+    if isinstance(value, int):
+        return value
+    if not math.isfinite(value) or not 0 <= value < 10**11:
+        raise ValidationError(f"{field} must be a unix time or a txid", field=field, rule="range")
+    return math.floor(value) if field == "start" else math.ceil(value)
+
+
+def _opt_asset_class(value: str | None) -> str | None:
+    # Kraken requires it for non-crypto pairs (`tokenized_asset` for xStocks): spec
+    # partials/parameters/query/asset_class.yaml, on OHLC, Trades, Depth and Ticker.
+    return None if value is None else check_asset_class(value)
 
 
 def _pair_key(name: str) -> str:
@@ -279,7 +298,7 @@ class KrakenClient:
         return cls(credentials, **kwargs)
 
     def __repr__(self) -> str:
-        key = "None" if self.credentials is None else repr(self.credentials.key[:4] + "…")
+        key = "None" if self.credentials is None else repr(key_prefix(self.credentials.key))
         return f"KrakenClient(base_url={self.base_url!r}, key={key})"
 
     def __enter__(self) -> KrakenClient:
@@ -343,6 +362,7 @@ class KrakenClient:
         is_private = self.is_private(method) if private is None else private
         if is_private:
             self._credentials()
+        _check_raw_amounts(params)
         # Encode once up front so a bad value (a float, say) is refused before any I/O.
         (encode_json if method in JSON_METHODS and is_private else encode_form)(params)
         kind = call_kind(method, private=is_private)
@@ -587,10 +607,17 @@ class KrakenClient:
     def ticker(
         self, pairs: str | Iterable[str] | None = None, *, asset_class: str | None = None
     ) -> dict[str, Ticker]:
-        params = {"pair": _as_list(pairs, "pairs"), "asset_class": asset_class}
+        params = {"pair": _as_list(pairs, "pairs"), "asset_class": _opt_asset_class(asset_class)}
         return Ticker.map_from_api(self._call("Ticker", params))
 
-    def ohlc(self, pair: str, *, interval: int = 1, since: int | None = None) -> OHLCPage:
+    def ohlc(
+        self,
+        pair: str,
+        *,
+        interval: int = 1,
+        since: int | None = None,
+        asset_class: str | None = None,
+    ) -> OHLCPage:
         """At most the 720 latest bars (older ones are unreachable through this endpoint)."""
         if interval not in _OHLC_INTERVALS:
             raise ValidationError(
@@ -598,16 +625,31 @@ class KrakenClient:
                 field="interval",
                 rule="range",
             )
-        params = {"pair": pair, "interval": interval, "since": since}
+        params = {
+            "pair": pair,
+            "interval": interval,
+            "since": since,
+            "asset_class": _opt_asset_class(asset_class),
+        }
         return OHLCPage.from_api(self._call("OHLC", params))
 
     def trades(
-        self, pair: str, *, since: int | None = None, count: int | None = None
+        self,
+        pair: str,
+        *,
+        since: int | None = None,
+        count: int | None = None,
+        asset_class: str | None = None,
     ) -> TradesPage:
         """One page of the public tape. ``since`` is a nanosecond cursor (``TradesPage.last``)."""
         if count is not None and not 1 <= _positive_int(count, "count") <= 1000:
             raise ValidationError("count must be 1..1000", field="count", rule="range")
-        params = {"pair": pair, "since": since, "count": count}
+        params = {
+            "pair": pair,
+            "since": since,
+            "count": count,
+            "asset_class": _opt_asset_class(asset_class),
+        }
         return TradesPage.from_api(self._call("Trades", params))
 
     def iter_trades(
@@ -617,31 +659,35 @@ class KrakenClient:
         *,
         count: int | None = None,
         max_pages: int | None = None,
+        asset_class: str | None = None,
     ) -> Iterator[PublicTrade]:
         """Every public trade from ``since`` (nanoseconds; 0 = the market's first trade) on.
 
         Pages follow Kraken's exact ``last`` cursor (never a rounded time). A trade repeated
-        at a page boundary is yielded once. Stops when a page is empty or ``last`` does not
-        advance (the present is reached).
+        at a page boundary is yielded once. Stops when a page is empty, ``last`` is empty
+        (Kraken's end of pagination) or does not advance (the present is reached).
         """
         cursor = since
         previous: set[object] = set()
         pages = 0
         while max_pages is None or pages < max_pages:
-            page = self.trades(pair, since=cursor, count=count)
+            page = self.trades(pair, since=cursor, count=count, asset_class=asset_class)
             pages += 1
             for trade in page.trades:
                 if _trade_key(trade) not in previous:
                     yield trade
-            if not page.trades or page.last <= cursor:
+            if not page.trades or page.last is None or page.last <= cursor:
                 return
             previous = {_trade_key(t) for t in page.trades}
             cursor = page.last
 
-    def depth(self, pair: str, *, count: int | None = None) -> OrderBook:
+    def depth(
+        self, pair: str, *, count: int | None = None, asset_class: str | None = None
+    ) -> OrderBook:
         if count is not None and not 1 <= _positive_int(count, "count") <= 500:
             raise ValidationError("count must be 1..500", field="count", rule="range")
-        return OrderBook.from_api(self._call("Depth", {"pair": pair, "count": count}))
+        params = {"pair": pair, "count": count, "asset_class": _opt_asset_class(asset_class)}
+        return OrderBook.from_api(self._call("Depth", params))
 
     # --- account and orders ---------------------------------------------------------------
 
@@ -788,8 +834,10 @@ class KrakenClient:
         """Cancel one order by txid or cl_ord_id, or **every** open order tagged ``userref``.
 
         Kraken takes a userref in the ``txid`` parameter, as an integer. Retried on transport
-        errors: a repeat of a cancel that already happened answers ``EOrder:Unknown order``
-        (raised as :class:`oms.errors.UnknownOrder`), which means the order is gone either way.
+        errors: a repeat of a cancel that already happened answers ``EOrder:Unknown order`` or
+        ``EOrder:Invalid order`` (both raised as :class:`oms.errors.UnknownOrder`; the second
+        as its subclass :class:`~oms.errors.InvalidOrder`), which means the order is gone
+        either way.
         """
         key, ref = _one_of(txid=txid, userref=userref, cl_ord_id=cl_ord_id)
         if key == "userref":
@@ -829,7 +877,11 @@ class KrakenClient:
         if orders:
             params["orders"] = orders
         if ids:
-            params["cl_ord_ids"] = ids
+            # The OpenAPI spec (krakenfx/api-specs spot-rest, CancelOrderBatch) types
+            # `cl_ord_ids` as an array of {"cl_ord_id": ...} objects, while `orders` takes
+            # plain txids/userrefs as its own example shows; WebSocket's batch_cancel takes
+            # plain strings. The REST spec's shape is what is sent (the sandbox takes both).
+            params["cl_ord_ids"] = [{"cl_ord_id": c} for c in ids]
         return CancelResult.from_api(self._call("CancelOrderBatch", params))
 
     def cancel_all(self) -> CancelResult:
@@ -1124,9 +1176,46 @@ def _price_param(value: object, field: str) -> object:
     if value is None:
         return None
     if isinstance(value, str) and value.strip()[:1] in ("+", "-"):
-        # Relative forms ("+5", "-1.5%") pass through as Kraken defines them.
-        return value.strip()
+        # Relative forms ("+5", "-1.5%") are sent as Kraken defines them, once their amount
+        # has passed the same bounds as any other (parse_price checks it).
+        price = parse_price(value, field=field)
+        if isinstance(price, RelativePrice) and price.prefix in ("+", "-"):
+            return str(price)
     return _amount(value, field)
+
+
+#: Parameters that carry an amount, checked in raw calls too (``call("AddOrder", price=...)``,
+#: ``oms call``): the typed methods check them anyway, a raw call must not be a way around.
+_AMOUNT_PARAMS = frozenset(
+    {
+        "volume",
+        "price",
+        "price2",
+        "displayvol",
+        "amount",
+        "max_fee",
+        "order_qty",
+        "display_qty",
+        "limit_price",
+        "trigger_price",
+    }
+)
+
+
+def _check_raw_amounts(params: Mapping[str, Any]) -> None:
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            _check_raw_amounts({f"{key}[{k}]": v for k, v in value.items()})
+            continue
+        if isinstance(value, (list, tuple)):
+            # AddOrderBatch's orders: each a mapping of its own.
+            for i, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    _check_raw_amounts({f"{key}[{i}][{k}]": v for k, v in item.items()})
+            continue
+        name = key.rsplit("[", 1)[-1].rstrip("]")
+        if name in _AMOUNT_PARAMS and value is not None and not isinstance(value, RelativePrice):
+            parse_price(value, field=key)
 
 
 def _order_filters(*, trades: bool, userref: int | None, cl_ord_id: str | None) -> dict[str, Any]:

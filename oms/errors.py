@@ -31,8 +31,8 @@ Every error says two things a trading program must know before it decides what t
         ├── ServiceError: ServiceUnavailable, ServiceBusy, DeadlineElapsed, InternalError,
         │                 MarketRestricted: MarketCancelOnly, MarketPostOnly
         ├── OrderError: InsufficientFunds, OrderMinimumNotMet, CostMinimumNotMet,
-        │               TickSizeCheckFailed, OrdersLimitExceeded, UnknownOrder, InvalidOrder,
-        │               InvalidPrice, PostOnlyOrder, ...
+        │               TickSizeCheckFailed, OrdersLimitExceeded, UnknownOrder
+        │               (InvalidOrder), InvalidPrice, PostOnlyOrder, ...
         ├── QueryError: UnknownAssetPair, UnknownAsset
         ├── FundingError: UnknownWithdrawKey, InvalidAmount, MaxFeeExceeded, ...
         └── UnknownKrakenError     a string not in the table: still raised, never returned
@@ -432,11 +432,22 @@ class DuplicateClOrdId(OrderError):
 
 
 class UnknownOrder(OrderError):
-    """No open order has that txid/userref/cl_ord_id (it may have closed already)."""
+    """No open order has that txid/userref/cl_ord_id (it may have closed already).
+
+    Catch this class to mean "gone": :class:`InvalidOrder`, Kraken's other answer for the
+    same situation, is a subclass.
+    """
 
 
-class InvalidOrder(OrderError):
-    pass
+class InvalidOrder(UnknownOrder):
+    """``EOrder:Invalid order``: Kraken's other answer for an id that names no open order.
+
+    Kraken's official SDK documents it for cancelling an order already cancelled or filled
+    (krakenfx/kraken-api-sdk, rust/docs/guides/error-handling.md, "Invalid order"), and the
+    same string for ids that were never valid; CCXT and hummingbot see ``EOrder:Unknown
+    order`` for a closed order. Both mean the order is not open, so this is an
+    :class:`UnknownOrder` wherever an order is cancelled or checked.
+    """
 
 
 class InvalidPrice(OrderError):

@@ -198,11 +198,12 @@ def sync_trades(
                 origin = stored.origin
                 continue
             origin = _origin(start, stored)
-        advances = page.last > cursor
+        last = page.last
+        advances = last is not None and last > cursor
         write = store.commit_page(
             page.pair,
             page.trades,
-            cursor=page.last if advances else None,
+            cursor=last if advances else None,
             origin=origin,
             now=clock(),
             alias=pair,
@@ -210,17 +211,19 @@ def sync_trades(
         received += write.received
         inserted += write.inserted
         if on_page is not None:
-            on_page(pages, received, inserted, page.last if advances else cursor)
-        if not page.trades:
+            on_page(pages, received, inserted, last if advances and last is not None else cursor)
+        if not page.trades or last is None:
+            # An empty page, or an empty `last`: Kraken's end of pagination.
             reason = StopReason.CAUGHT_UP
             break
         if not advances:
             # A page that only repeats what is stored is the present (Kraken may include
             # the trade at `since`); new trades without a new cursor would loop forever.
             reason = StopReason.STALLED if write.inserted else StopReason.CAUGHT_UP
-            stalled_last = page.last if write.inserted else None
+            stalled_last = last if write.inserted else None
             break
-        cursor = page.last
+        assert last is not None  # advances
+        cursor = last
     return SyncReport(
         pair=pair_id or pair,
         start_cursor=start,

@@ -23,7 +23,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import sqlite_utils
@@ -199,26 +199,38 @@ class StoredTrade:
     time: float
     price: Decimal
     volume: Decimal
-    side: Side
-    ordertype: OrderType
+    side: Side | None
+    ordertype: OrderType | None
     misc: str = ""
     trade_id: int | None = None
+    #: Kraken's text for a side/type this library does not know (else empty).
+    side_raw: str = ""
+    ordertype_raw: str = ""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StoredTrade:
+        side = _known(Side, row["side"])
+        ordertype = _known(OrderType, row["ordertype"])
         return cls(
             pair=row["pair"],
             time_ns=int(row["time_ns"]),
             time=float(row["time"]),
             price=to_decimal(row["price"]),
             volume=to_decimal(row["volume"]),
-            side=Side(row["side"]),
-            ordertype=OrderType(row["ordertype"]),
+            side=side,
+            ordertype=ordertype,
             misc=row["misc"] or "",
             trade_id=row["trade_id"],
+            side_raw="" if side is not None else row["side"],
+            ordertype_raw="" if ordertype is not None else row["ordertype"],
         )
 
     def to_public(self) -> PublicTrade:
+        extra = {}
+        if self.side is None:
+            extra["side_raw"] = self.side_raw
+        if self.ordertype is None:
+            extra["ordertype_raw"] = self.ordertype_raw
         return PublicTrade(
             price=self.price,
             volume=self.volume,
@@ -227,7 +239,23 @@ class StoredTrade:
             ordertype=self.ordertype,
             misc=self.misc,
             trade_id=self.trade_id,
+            **extra,
         )
+
+
+_K = TypeVar("_K", Side, OrderType)
+
+
+def _known(cls: type[_K], text: str) -> _K | None:
+    try:
+        return cls(text)
+    except ValueError:
+        return None
+
+
+def _text(value: Side | OrderType | None, raw: str) -> str:
+    """A side/type as stored: the enum's value, or Kraken's own text for an unknown one."""
+    return raw if value is None else value.value
 
 
 @attrs.frozen(kw_only=True)
@@ -285,8 +313,8 @@ def _trade_keys(trades: Sequence[PublicTrade], times: Sequence[int]) -> list[str
                 str(time_ns),
                 fmt(trade.price),
                 fmt(trade.volume),
-                trade.side.value,
-                trade.ordertype.value,
+                _text(trade.side, trade.side_raw),
+                _text(trade.ordertype, trade.ordertype_raw),
                 trade.misc,
             )
         )
@@ -361,8 +389,8 @@ class HistoryStore(HistoryDatabase):
                 t.time,
                 fmt(t.price),
                 fmt(t.volume),
-                t.side.value,
-                t.ordertype.value,
+                _text(t.side, t.side_raw),
+                _text(t.ordertype, t.ordertype_raw),
                 t.misc,
                 t.trade_id,
             )

@@ -195,11 +195,17 @@ _STATUS_PROP = {_squash(m.value): m for m in StatusProp if m is not StatusProp.U
 
 
 def _money(value: DecimalInput) -> Decimal:
-    return to_decimal(value)
+    # Direct construction also takes values computed here (a VWAP has 28 digits): the bound
+    # on decimal places is for what is sent to Kraken, and answers are parsed with _dec.
+    return to_decimal(value, max_places=None)
 
 
 def _opt_money(value: DecimalInput | None) -> Decimal | None:
-    return None if value is None else to_decimal(value)
+    return None if value is None else _money(value)
+
+
+def _amount(value: DecimalInput) -> Decimal:
+    return to_decimal(value, field="price")
 
 
 def _time(value: TimeInput) -> float:
@@ -216,7 +222,8 @@ def _opt_time(value: TimeInput | None) -> float | None:
 
 # --- relative prices -----------------------------------------------------------------------
 
-_RELATIVE = re.compile(r"([+#-])(\d+(?:\.\d*)?|\.\d+)(%?)")
+# ASCII digits only; the amount's length is bounded by to_decimal.
+_RELATIVE = re.compile(r"([+#-])([0-9]*\.?[0-9]*)(%?)")
 
 
 @attrs.frozen
@@ -227,7 +234,7 @@ class RelativePrice:
     """
 
     prefix: str = attrs.field(validator=attrs.validators.in_(("+", "-", "#")))
-    amount: Decimal = attrs.field(converter=_money)
+    amount: Decimal = attrs.field(converter=_amount)
     percent: bool = False
 
     @amount.validator
@@ -242,14 +249,14 @@ class RelativePrice:
     @classmethod
     def parse(cls, text: str) -> RelativePrice:
         match = _RELATIVE.fullmatch(text.strip())
-        if match is None:
+        if match is None or not match.group(2).strip("."):
             raise ValidationError(
                 f"not a relative price (+n, -n or #n, optionally with %): {text!r}",
                 field="price",
                 rule="relative-price",
             )
         prefix, amount, percent = match.groups()
-        return cls(prefix, Decimal(amount), percent=bool(percent))
+        return cls(prefix, to_decimal(amount, field="price"), percent=bool(percent))
 
     def __str__(self) -> str:
         return f"{self.prefix}{fmt(self.amount)}{'%' if self.percent else ''}"
@@ -329,7 +336,7 @@ def _int(value: object, label: str) -> int:
     """An int from a JSON int or a digit string; never from a float (it may have lost digits)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value.strip()):
         return int(value)
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
@@ -971,61 +978,93 @@ class OrderBook:
 
 _TRADE_SIDES = {"b": Side.BUY, "s": Side.SELL}
 _TRADE_TYPES = {"m": OrderType.MARKET, "l": OrderType.LIMIT}
+_TRADE_SIDE_CODES = {v: k for k, v in _TRADE_SIDES.items()}
+_TRADE_TYPE_CODES = {v: k for k, v in _TRADE_TYPES.items()}
+
+
+def _opt_side(value: Side | str | None) -> Side | None:
+    return None if value is None else Side(value)
+
+
+def _opt_ordertype(value: OrderType | str | None) -> OrderType | None:
+    return None if value is None else OrderType(value)
 
 
 @attrs.frozen(kw_only=True)
 class PublicTrade:
     """One row of the public Trades tape. ``time`` is only for display and bucketing;
-    paging uses :attr:`TradesPage.last`, which is exact."""
+    paging uses :attr:`TradesPage.last`, which is exact.
+
+    ``side``/``ordertype`` are ``None`` for a value this library does not know (Kraken's
+    tape has ``b``/``s`` and ``m``/``l`` today); ``side_raw``/``ordertype_raw`` keep Kraken's
+    text either way, so one odd row never fails a whole page.
+    """
 
     price: Decimal = attrs.field(converter=_money)
     volume: Decimal = attrs.field(converter=_money)
     time: float = attrs.field(converter=_time)
-    side: Side = attrs.field(converter=Side)
-    ordertype: OrderType = attrs.field(converter=OrderType)
+    side: Side | None = attrs.field(converter=_opt_side)
+    ordertype: OrderType | None = attrs.field(converter=_opt_ordertype)
     misc: str = ""
     trade_id: int | None = None
+    side_raw: str = attrs.field()
+    ordertype_raw: str = attrs.field()
+
+    @side_raw.default
+    def _side_raw(self) -> str:
+        return "" if self.side is None else _TRADE_SIDE_CODES[self.side]
+
+    @ordertype_raw.default
+    def _ordertype_raw(self) -> str:
+        if self.ordertype is None:
+            return ""
+        return _TRADE_TYPE_CODES.get(self.ordertype, self.ordertype.value)
 
     @classmethod
     def from_row(cls, row: object, *, label: str = "trade") -> PublicTrade:
         cells = _list(row, label)
         if len(cells) < 6:
             raise ResponseShapeError(f"{label}: expected at least 6 cells, got {len(cells)}")
-        side = _TRADE_SIDES.get(cells[3])
-        ordertype = _TRADE_TYPES.get(cells[4])
-        if side is None or ordertype is None:
-            raise ResponseShapeError(f"{label}: unknown side/type {cells[3]!r}/{cells[4]!r}")
+        side_raw = _str(cells[3], f"{label}.side")
+        type_raw = _str(cells[4], f"{label}.ordertype")
         return cls(
             price=_dec(cells[0], f"{label}.price"),
             volume=_dec(cells[1], f"{label}.volume"),
             time=_secs(cells[2], f"{label}.time"),
-            side=side,
-            ordertype=ordertype,
+            side=_TRADE_SIDES.get(side_raw),
+            ordertype=_TRADE_TYPES.get(type_raw),
             misc=_str(cells[5], f"{label}.misc"),
             trade_id=_int(cells[6], f"{label}.trade_id") if len(cells) > 6 else None,
+            side_raw=side_raw,
+            ordertype_raw=type_raw,
         )
 
 
 @attrs.frozen
 class TradesPage:
     """A page of public trades. ``last`` is the nanosecond cursor for the next ``since``,
-    parsed from Kraken's string exactly (a float would round away the last digits)."""
+    parsed from Kraken's string exactly (a float would round away the last digits), or
+    ``None`` when Kraken sends an empty ``last``: the end of pagination."""
 
     pair: str
     trades: tuple[PublicTrade, ...]
-    last: int
+    last: int | None
 
     @classmethod
     def from_api(cls, result: object) -> TradesPage:
         r = _obj(result, "Trades")
         pair, rows = _single_pair(r, "Trades")
+        raw_last = _req(r, "last", "Trades")
+        # Kraken's official SDK documents an empty "last" as end-of-pagination
+        # (krakenfx/kraken-api-sdk rust/docs/guides/wire-quirks.md, "`last` cursors"); the
+        # OpenAPI spec's example shows a digit string. Both are accepted.
         # _int refuses floats: a float cursor would already have lost its last digits.
-        last = _req(r, "last", "Trades")
+        last = None if raw_last == "" else _int(raw_last, "Trades.last")
         trades = tuple(
             PublicTrade.from_row(row, label=f"Trades[{i}]")
             for i, row in enumerate(_list(rows, "Trades"))
         )
-        return cls(pair, trades, _int(last, "Trades.last"))
+        return cls(pair, trades, last)
 
 
 @attrs.frozen(kw_only=True)

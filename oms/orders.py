@@ -41,11 +41,13 @@ __all__ = [
     "BATCH_MIN",
     "DEADLINE_MAX",
     "DEADLINE_MIN",
+    "FOK_TYPES",
     "USERREF_MAX",
     "USERREF_MIN",
     "OrderRequest",
     "batch_params",
     "check_against_pair",
+    "check_asset_class",
     "check_cl_ord_id",
     "check_deadline",
     "check_userref",
@@ -81,9 +83,29 @@ _UUID_LONG = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 _UUID_SHORT = re.compile(r"[0-9a-fA-F]{32}")
-_FREE_TEXT = re.compile(r"[\x20-\x7e]{1,18}")
-_TIME_SPEC = re.compile(r"\+?\d+")
-_LEVERAGE = re.compile(r"(\d+)(?::1)?")
+# Printable ASCII without the space: the spec says "free format ascii text", no source
+# shows a space, and a space is what form encoding turns into '+'. The sandbox refuses it as
+# well, so a cl_ord_id that passes here is one every source agrees on.
+_FREE_TEXT = re.compile(r"[\x21-\x7e]{1,18}")
+# [0-9], not \d: \d also matches Arabic-Indic, fullwidth and other Unicode digits, which
+# int() would then quietly read as numbers. 11 digits cover any unix time Kraken takes.
+_TIME_SPEC = re.compile(r"\+?[0-9]{1,11}")
+_LEVERAGE = re.compile(r"([0-9]{1,3})(?::1)?")
+# The spec's enum has one value (`tokenized_asset`, for xStocks); AccountTransfer also lists
+# `currency`. A lower-case word is accepted so a new class needs no release.
+_ASSET_CLASS = re.compile(r"[a-z_]{1,32}")
+#: Order types whose price is a limit price: the only ones Kraken takes ``timeinforce=FOK``
+#: for (krakenfx/kraken-api-sdk rust/docs/guides/placing-orders.md: "FOK is valid only on
+#: limit-priced types").
+FOK_TYPES = frozenset(
+    {
+        OrderType.LIMIT,
+        OrderType.ICEBERG,
+        OrderType.STOP_LOSS_LIMIT,
+        OrderType.TAKE_PROFIT_LIMIT,
+        OrderType.TRAILING_STOP_LIMIT,
+    }
+)
 
 
 # --- identifiers and deadline -----------------------------------------------------------------
@@ -118,7 +140,7 @@ def check_cl_ord_id(value: object) -> str:
     """Return ``value`` if it is a valid ``cl_ord_id``, else raise ``ValidationError``.
 
     Kraken accepts a long UUID (36 characters with dashes), a short UUID (32 hex digits) or
-    free printable ASCII text of at most 18 characters.
+    free printable ASCII text of at most 18 characters (no spaces).
     """
     if not isinstance(value, str):
         raise ValidationError(
@@ -127,7 +149,7 @@ def check_cl_ord_id(value: object) -> str:
     if not any(p.fullmatch(value) for p in (_UUID_LONG, _UUID_SHORT, _FREE_TEXT)):
         raise ValidationError(
             f"cl_ord_id {value!r} is neither a UUID (36 chars with dashes, or 32 hex digits) "
-            "nor printable ASCII text of 1 to 18 characters",
+            "nor printable ASCII text of 1 to 18 characters without spaces",
             field="cl_ord_id",
             rule="cl_ord_id-format",
         )
@@ -266,7 +288,15 @@ def _time_spec(value: int | str | None, field: str) -> str | None:
             field=field,
             rule="type",
         )
-    text = str(value).strip()
+    # An int is bounded before str(): str() of a huge int is slow (and refused past 4300
+    # digits); a str must already be ASCII digits, without spaces or separators.
+    if isinstance(value, int) and not 0 <= value < 10**11:
+        raise ValidationError(
+            f"{field} {value!r} is neither 0, a unix time, nor '+<seconds>'",
+            field=field,
+            rule="format",
+        )
+    text = str(value)
     if not _TIME_SPEC.fullmatch(text):
         raise ValidationError(
             f"{field} {value!r} is neither 0, a unix time, nor '+<seconds>'",
@@ -288,7 +318,7 @@ def _expiretm(value: int | str | None) -> str | None:
 def _leverage(value: int | str | None) -> int | None:
     if value is None or value == "none":
         return None
-    match = _LEVERAGE.fullmatch(value.strip()) if isinstance(value, str) else None
+    match = _LEVERAGE.fullmatch(value) if isinstance(value, str) else None
     number = int(match.group(1)) if match else value
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise ValidationError(
@@ -297,6 +327,21 @@ def _leverage(value: int | str | None) -> int | None:
             rule="type",
         )
     return number
+
+
+def check_asset_class(value: object) -> str:
+    """Return ``value`` if it looks like one of Kraken's asset classes (``tokenized_asset``)."""
+    if not isinstance(value, str) or not _ASSET_CLASS.fullmatch(value):
+        raise ValidationError(
+            f"asset_class must be a Kraken asset class such as 'tokenized_asset', not {value!r}",
+            field="asset_class",
+            rule="format",
+        )
+    return value
+
+
+def _asset_class(value: str | None) -> str | None:
+    return None if value is None else check_asset_class(value)
 
 
 def _deadline(value: datetime | None) -> datetime | None:
@@ -374,6 +419,8 @@ class OrderRequest:
     close_price2: Price | None = attrs.field(default=None, converter=_close_price2)
     deadline: datetime | None = attrs.field(default=None, converter=_deadline)
     validate: bool = attrs.field(default=False, validator=_is_bool)
+    #: Required by Kraken for non-crypto pairs: ``"tokenized_asset"`` for xStocks.
+    asset_class: str | None = attrs.field(default=None, converter=_asset_class)
 
     def __attrs_post_init__(self) -> None:
         if self.userref is not None and self.cl_ord_id is not None:
@@ -382,6 +429,15 @@ class OrderRequest:
                 "userref to tag a group, cl_ord_id to name one order",
                 field="cl_ord_id",
                 rule="exclusive",
+            )
+        if self.cl_ord_id is not None and self.close_ordertype is not None:
+            # krakenfx/kraken-api-sdk rust/docs/guides/placing-orders.md, "Conditional close":
+            # "the exchange rejects both together".
+            raise ValidationError(
+                "cl_ord_id cannot be combined with a conditional close (close_ordertype): "
+                "Kraken rejects the pair; tag the order with a userref instead",
+                field="cl_ord_id",
+                rule="cl_ord_id-with-close",
             )
         self._check_volumes()
         _check_prices(self.ordertype, self.price, self.price2, "price", "price2")
@@ -464,6 +520,14 @@ class OrderRequest:
             )
 
     def _check_times(self) -> None:
+        if self.timeinforce is TimeInForce.FOK and self.ordertype not in FOK_TYPES:
+            raise ValidationError(
+                f"timeinforce FOK is only for limit-priced order types (limit, iceberg, "
+                f"stop-loss-limit, take-profit-limit, trailing-stop-limit), not "
+                f"{self.ordertype.value}",
+                field="timeinforce",
+                rule="fok-limit-only",
+            )
         if self.timeinforce is TimeInForce.GTD and self.expiretm is None:
             raise ValidationError(
                 "timeinforce GTD needs expiretm", field="expiretm", rule="required"
@@ -537,6 +601,8 @@ class OrderRequest:
         against ``now`` (default: the system clock); ``validate`` appears only when true.
         """
         params: dict[str, object] = {"pair": self.pair, **self._common(json=False)}
+        if self.asset_class is not None:
+            params["asset_class"] = self.asset_class
         if self.deadline is not None:
             check_deadline(self.deadline, time.time() if now is None else now)
             params["deadline"] = format_deadline(self.deadline)
@@ -547,7 +613,8 @@ class OrderRequest:
     def to_batch_item(self) -> dict[str, object]:
         """This order as one element of AddOrderBatch's JSON ``orders`` array.
 
-        ``pair``, ``deadline`` and ``validate`` belong to the batch (see :func:`batch_params`).
+        ``pair``, ``asset_class``, ``deadline`` and ``validate`` belong to the batch (see
+        :func:`batch_params`).
         """
         return self._common(json=True)
 
@@ -794,7 +861,18 @@ def batch_params(
         raise ValidationError(
             "cl_ord_id values must be unique within a batch", field="cl_ord_id", rule="duplicate"
         )
+    classes = {o.asset_class for o in orders}
+    if len(classes) > 1:
+        raise ValidationError(
+            "all orders of a batch must have one asset_class (they are for one pair)",
+            field="asset_class",
+            rule="batch-pair",
+        )
     body: dict[str, object] = {"pair": pair, "orders": [o.to_batch_item() for o in orders]}
+    (asset_class,) = classes
+    if asset_class is not None:
+        # Beside `pair`, which it qualifies.
+        body["asset_class"] = asset_class
     if deadline is not None:
         check_deadline(deadline, time.time() if now is None else now)
         body["deadline"] = format_deadline(deadline)

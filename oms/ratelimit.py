@@ -108,7 +108,11 @@ TRADING_LIMITS: Mapping[Tier, TradingLimits] = {
 
 #: Calls that cost more on the REST counter ("ledger/trade history").
 HISTORY_METHODS = frozenset({"ClosedOrders", "TradesHistory", "Ledgers", "QueryLedgers"})
-#: Calls the REST counter does not count: the trading engine's limiter covers them.
+#: Calls the REST counter does not count: the trading engine's limiter covers them. Kraken's
+#: guide names AddOrder and CancelOrder; the batch forms are the same transactions on the
+#: trading counter. AmendOrder and EditOrder are counted (+1): no source exempts AmendOrder,
+#: and counting a call that is free only paces a little early. The sandbox exempts the same
+#: set (``oms.sandbox.engine.REST_EXEMPT``).
 REST_EXEMPT = frozenset({"AddOrder", "CancelOrder", "AddOrderBatch", "CancelOrderBatch"})
 #: What a history call adds by default. Kraken's current docs say +4, older copies +2: pacing
 #: for 4 only waits a little longer where 2 is right, while pacing for 2 where 4 is right runs

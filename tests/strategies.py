@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import string
 from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
 
+from oms._decimal import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, fmt
 from oms.models import AssetPair, Order, OrderStatus, OrderType, Side
-from oms.orders import USERREF_MAX, USERREF_MIN, OrderRequest, check_cl_ord_id
+from oms.orders import FOK_TYPES, USERREF_MAX, USERREF_MIN, OrderRequest, check_cl_ord_id
 
 PRINTABLE_ASCII = "".join(chr(c) for c in range(0x20, 0x7F))
+#: What a free-text cl_ord_id may hold: printable ASCII without the space.
+CL_ORD_ID_TEXT = PRINTABLE_ASCII.replace(" ", "")
 
 
 @st.composite
@@ -55,7 +59,7 @@ def cl_ord_ids() -> st.SearchStrategy[str]:
         st.uuids().map(str),
         st.uuids().map(lambda u: str(u).upper()),
         st.uuids().map(lambda u: u.hex),
-        st.text(alphabet=PRINTABLE_ASCII, min_size=1, max_size=18),
+        st.text(alphabet=CL_ORD_ID_TEXT, min_size=1, max_size=18),
     )
 
 
@@ -184,10 +188,18 @@ def order_requests(draw: st.DrawFn) -> OrderRequest:
     if draw(st.booleans()):
         kwargs["timeinforce"] = "GTD"
         kwargs["expiretm"] = "+" + str(draw(st.integers(5, 86400)))
-    if ordertype in (OrderType.LIMIT, OrderType.STOP_LOSS) and draw(st.booleans()):
+    if (
+        ordertype in (OrderType.LIMIT, OrderType.STOP_LOSS)
+        and ident != "cl_ord_id"  # Kraken rejects a cl_ord_id with a conditional close
+        and draw(st.booleans())
+    ):
         kwargs["close_ordertype"] = "stop-loss-limit"
         kwargs["close_price"] = draw(price)
         kwargs["close_price2"] = draw(price)
+    if ordertype in FOK_TYPES and "timeinforce" not in kwargs and draw(st.booleans()):
+        kwargs["timeinforce"] = draw(st.sampled_from(["FOK", "IOC", "GTC"]))
+    if draw(st.booleans()):
+        kwargs["asset_class"] = "tokenized_asset"
     kwargs["validate"] = draw(st.booleans())
     kwargs["reduce_only"] = draw(st.booleans())
     return OrderRequest(**kwargs)
@@ -216,17 +228,17 @@ def order_infos(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
             "pair": "XBTUSD",
             "type": draw(st.sampled_from(["buy", "sell"])),
             "ordertype": "limit",
-            "price": str(price),
+            "price": fmt(price),
             "price2": "0",
             "leverage": "none",
             "order": "",
             "close": "",
         },
-        "vol": str(vol),
-        "vol_exec": str(vol_exec),
-        "cost": str(vol_exec * price),
+        "vol": fmt(vol),
+        "vol_exec": fmt(vol_exec),
+        "cost": fmt(vol_exec * price),
         "fee": "0.00000",
-        "price": str(price if vol_exec else Decimal("0.00000")),
+        "price": fmt(price if vol_exec else Decimal("0.00000")),
         "stopprice": "0.00000",
         "limitprice": "0.00000",
         "misc": "",
@@ -239,3 +251,51 @@ def order_infos(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
 
 def orders() -> st.SearchStrategy[Order]:
     return order_infos().map(lambda pair: Order.from_api(*pair))
+
+
+# --- hostile input ------------------------------------------------------------------------------
+
+_ASCII_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_NON_ASCII_DIGITS = st.characters(categories=["Nd"]).filter(lambda c: c not in string.digits)
+
+
+def _is_not_amount_text(text: str) -> bool:
+    # A leading +, - or # is a relative price, another notation tested on its own.
+    return not _ASCII_DECIMAL.fullmatch(text) and text.strip()[:1] not in ("+", "-", "#")
+
+
+def not_ascii_decimals() -> st.SearchStrategy[str]:
+    """Strings that are not plain ASCII decimal notation, many of them close to it:
+    Unicode digits (Arabic-Indic, fullwidth, mathematical bold...), separators, exponents,
+    surrounding whitespace, or anything else."""
+    digits = st.text(string.digits, min_size=1, max_size=6)
+    odd = st.one_of(
+        _NON_ASCII_DIGITS,
+        st.sampled_from(["_", " ", "\t", "\n", ",", "e", "E", "E+", "e-", "x", "\u00a0", "'"]),
+    )
+    mangled = st.builds(lambda a, c, b: a + c + b, st.one_of(st.just(""), digits), odd, digits)
+    unicode_number = st.text(_NON_ASCII_DIGITS, min_size=1, max_size=6)
+    padded = st.builds(lambda d, pad: pad + d, digits, st.sampled_from([" ", "\n", "\t"])) | (
+        st.builds(lambda d, pad: d + pad, digits, st.sampled_from([" ", "\n", "\t"]))
+    )
+    return st.one_of(mangled, unicode_number, padded, st.text()).filter(_is_not_amount_text)
+
+
+def oversized_amounts() -> st.SearchStrategy[object]:
+    """Amounts beyond anything Kraken could accept: too many digits before or after the point
+    (as text, int or Decimal), or a huge exponent (as Decimal)."""
+    long_int = st.integers(MAX_INTEGER_DIGITS + 1, 5000).map(lambda n: "9" * n)
+    long_fraction = st.integers(MAX_FRACTION_DIGITS + 1, 5000).map(lambda n: "0." + "1" * n)
+    exponent = st.integers(MAX_INTEGER_DIGITS, 10**8).map(lambda e: Decimal((0, (1,), e)))
+    tiny = st.integers(MAX_FRACTION_DIGITS + 1, 10**8).map(lambda e: Decimal((0, (1,), -e)))
+    huge_int = st.integers(MAX_INTEGER_DIGITS, 400).map(lambda n: 10**n)
+    # Not oversized itself (zero is zero), but must cost nothing either: see test_hostile_input.
+    return st.one_of(
+        long_int,
+        long_fraction,
+        long_int.map(Decimal),
+        exponent,
+        tiny,
+        huge_int,
+        st.just("1" * 1_000_000),
+    )

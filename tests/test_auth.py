@@ -96,11 +96,37 @@ def test_bad_secret_error_does_not_echo_it() -> None:
     assert "secretvalue" not in str(info.value)
 
 
-def test_secret_never_in_repr() -> None:
-    creds = auth.Credentials(key="mykey", secret=EX["secret"])
+def test_secret_never_in_repr_and_key_only_as_a_prefix() -> None:
+    key = "MYKEYabcdefghijklmnop"
+    creds = auth.Credentials(key=key, secret=EX["secret"])
     for text in (repr(creds), str(creds), f"{creds!r}"):
         assert EX["secret"] not in text
-    assert "mykey" in repr(creds)
+        assert key not in text
+        assert auth.key_prefix(key) in text
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "field"),
+    [
+        ("MYKEYabcdefghijklmnop\n", EX["secret"], "key"),
+        (" MYKEYabcdefghijklmnop", EX["secret"], "key"),
+        ("MYKEYabcdefghijklmnop", EX["secret"] + "\n", "secret"),
+        ("MYKEYabcdefghijklmnop", "\t" + EX["secret"], "secret"),
+        ("", EX["secret"], "key"),
+    ],
+)
+def test_surrounding_whitespace_is_refused_without_showing_key_or_secret(
+    key: str, secret: str, field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        auth.Credentials(key=key, secret=secret)
+    assert info.value.field == field
+    message = str(info.value)
+    if key.strip():
+        assert key.strip() not in message
+        assert key.strip()[:4] not in message
+    assert EX["secret"] not in message
+    assert EX["secret"][:8] not in message
 
 
 def test_credentials_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oms._decimal import fmt
 from oms.cache import MIGRATIONS, Group, Intent, IntentState, OrderCache
 from oms.errors import ValidationError
 from oms.models import Order, OrderStatus
@@ -179,8 +180,8 @@ def test_an_order_reads_back_equal(
         userref=userref,
         status=status,
         side=side,
-        price=str(price),
-        vol=str(vol),
+        price=fmt(price),
+        vol=fmt(vol),
         opentm=opentm,
         **extra,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -321,7 +322,7 @@ ENDPOINTS: list[tuple[str, Callable[[KrakenClient], Any], Answer, str, str, dict
         "AddOrder-all-parameters",
         lambda c: c.add_order(
             _order(
-                cl_ord_id="6d1b345e-2821-40e2-ad83-4ecb18a06876",
+                userref=7,
                 oflags=["post"],
                 timeinforce="GTD",
                 expiretm="+3600",
@@ -330,6 +331,7 @@ ENDPOINTS: list[tuple[str, Callable[[KrakenClient], Any], Answer, str, str, dict
                 close_price2="29900",
                 deadline=_deadline(10),
                 validate=True,
+                asset_class="tokenized_asset",
             )
         ),
         fixture("seed_add_order_validate.json"),
@@ -344,10 +346,11 @@ ENDPOINTS: list[tuple[str, Callable[[KrakenClient], Any], Answer, str, str, dict
             "oflags": "post",
             "timeinforce": "GTD",
             "expiretm": "+3600",
-            "cl_ord_id": "6d1b345e-2821-40e2-ad83-4ecb18a06876",
+            "userref": "7",
             "close[ordertype]": "stop-loss-limit",
             "close[price]": "30000",
             "close[price2]": "29900",
+            "asset_class": "tokenized_asset",
             "deadline": format_deadline(_deadline(10)),
             "validate": "true",
         },
@@ -433,7 +436,7 @@ ENDPOINTS: list[tuple[str, Callable[[KrakenClient], Any], Answer, str, str, dict
         fixture("ref_cancel_order_batch.json"),
         "POST",
         "/0/private/CancelOrderBatch",
-        {"orders": ["OP5V2Y-RYKVL-ET3V3B", 7], "cl_ord_ids": ["leg-2"]},
+        {"orders": ["OP5V2Y-RYKVL-ET3V3B", 7], "cl_ord_ids": [{"cl_ord_id": "leg-2"}]},
     ),
     (
         "CancelAll",
@@ -1017,8 +1020,60 @@ def test_iter_closed_orders_pins_end_and_skips_nothing(
     sent = [form(r) for r in fake.requests]
     assert [s.get("ofs") for s in sent] == ["0", "50", "100"]
     assert "end" not in sent[0]
-    assert {s.get("end") for s in sent[1:]} == {"1600000119.0"}
+    assert {s.get("end") for s in sent[1:]} == {"1600000119"}
     assert all(s["userref"] == "9" for s in sent)
+
+
+def test_iter_closed_orders_sends_whole_seconds_and_still_skips_nothing(
+    client: KrakenClient, fake: FakeAdapter
+) -> None:
+    # The spec types start/end as integers. Close times are fractional: the pinned `end` is
+    # rounded up, so an order closing later within that second can enter the window; it
+    # may only repeat orders (dropped by txid), never hide one.
+    book = [(f"O{i:04d}", 1_600_000_000.25 + i) for i in range(120)]
+
+    def closed_orders(request: requests.PreparedRequest) -> Answer:
+        params = form(request)
+        if len(fake.requests) == 2:
+            book.append(("ONEW", 1_600_000_119.75))  # after the pin, before the whole second
+        end = float(params.get("end", "inf"))
+        start = float(params.get("start", "-inf"))
+        rows = sorted((o for o in book if start < o[1] <= end), key=lambda o: -o[1])
+        ofs = int(params.get("ofs", "0"))
+        page = rows[ofs : ofs + 50]
+        return ok({"closed": {t: _order_info(t, c) for t, c in page}, "count": len(rows)})
+
+    fake.default = closed_orders
+    txids = [o.txid for o in client.iter_closed_orders(start=1_600_000_000.5)]
+    assert len(txids) == len(set(txids))
+    assert set(txids) - {"ONEW"} == {f"O{i:04d}" for i in range(1, 120)} | {"O0000"}
+    sent = [form(r) for r in fake.requests]
+    assert all(re.fullmatch(r"[0-9]+", s[k]) for s in sent for k in ("start", "end") if k in s)
+    assert {s["start"] for s in sent} == {"1600000000"}  # widened down: O0000 is included
+    assert {s.get("end") for s in sent[1:]} == {"1600000120"}
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "sent_start", "sent_end"),
+    [
+        (1_600_000_000, 1_600_000_100, "1600000000", "1600000100"),
+        (1_600_000_000.9, 1_600_000_100.1, "1600000000", "1600000101"),
+        (Decimal("1600000000.5"), Decimal("1600000100.5"), "1600000000", "1600000101"),
+        (
+            "OABCDE-FGHIJ-KLMNOP",
+            "OQRSTU-VWXYZ-ABCDEF",
+            "OABCDE-FGHIJ-KLMNOP",
+            "OQRSTU-VWXYZ-ABCDEF",
+        ),
+    ],
+)
+def test_closed_orders_start_end_go_out_as_integers_or_txids(
+    client: KrakenClient, fake: FakeAdapter, start: Any, end: Any, sent_start: str, sent_end: str
+) -> None:
+    fake.push(ok({"closed": {}, "count": 0}))
+    client.closed_orders(start=start, end=end)
+    sent = form(fake.last)
+    assert (sent["start"], sent["end"]) == (sent_start, sent_end)
 
 
 def test_iter_closed_orders_pins_by_close_time(client: KrakenClient, fake: FakeAdapter) -> None:
@@ -1110,6 +1165,27 @@ def test_iter_trades_stops_on_empty_page(client: KrakenClient, fake: FakeAdapter
     fake.push(ok({"XXBTZUSD": [], "last": "0"}))
     assert list(client.iter_trades("XBTUSD")) == []
     assert query(fake.last)["since"] == "0"
+
+
+def test_iter_trades_ends_at_an_empty_last(client: KrakenClient, fake: FakeAdapter) -> None:
+    # Kraken's official SDK: an empty `last` is the end of pagination (wire-quirks.md).
+    spec = json.loads((FIXTURES / "spec_trades.json").read_text())["result"]
+    fake.push(
+        ok(spec),
+        ok(
+            {
+                **spec,
+                "XXBTZUSD": [
+                    spec["XXBTZUSD"][-1],
+                    ["30250.0", "0.1", 1688669700.5, "b", "l", "", 61044990],
+                ],
+                "last": "",
+            }
+        ),
+    )
+    got = [t.trade_id for t in client.iter_trades("XBTUSD")]
+    assert got == [61044952, 61044953, 61044956, 61044990]
+    assert len(fake.requests) == 2
 
 
 def test_iter_withdraw_status_follows_next_cursor(client: KrakenClient, fake: FakeAdapter) -> None:
@@ -1519,4 +1595,48 @@ def test_a_numeric_txid_is_refused_before_sending(
     assert info.value.rule == "txid-is-userref"
     with pytest.raises(ValidationError):
         client.cancel_order_batch(txids=["OABCDE-FGHIJ-KLMNOP", txid])
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("call", "method"),
+    [
+        (lambda c: c.ohlc("AAPLxUSD", asset_class="tokenized_asset"), "OHLC"),
+        (lambda c: c.trades("AAPLxUSD", asset_class="tokenized_asset"), "Trades"),
+        (lambda c: c.depth("AAPLxUSD", asset_class="tokenized_asset"), "Depth"),
+        (lambda c: c.ticker("AAPLxUSD", asset_class="tokenized_asset"), "Ticker"),
+    ],
+)
+def test_public_market_data_takes_asset_class(
+    client: KrakenClient, fake: FakeAdapter, call: Callable[[KrakenClient], Any], method: str
+) -> None:
+    # Required by Kraken for non-crypto pairs (spec partials/parameters/query/asset_class.yaml).
+    fake.push(fail("EQuery:Unknown asset pair"))
+    with pytest.raises(OmsError):
+        call(client)
+    assert fake.last.url is not None
+    assert f"/0/public/{method}?" in fake.last.url
+    assert query(fake.last)["asset_class"] == "tokenized_asset"
+
+
+def test_add_order_batch_sends_asset_class_beside_pair(
+    client: KrakenClient, fake: FakeAdapter
+) -> None:
+    fake.push(ok({"orders": [{"txid": "OA-1"}, {"txid": "OA-2"}]}))
+    orders = [_order(asset_class="tokenized_asset"), _order(asset_class="tokenized_asset")]
+    client.add_order_batch(orders)
+    body = json.loads(body_text(fake.last))
+    assert body["asset_class"] == "tokenized_asset"
+    assert body["pair"] == "XBTUSD"
+
+
+def test_fok_market_and_cl_ord_id_with_close_are_refused_before_sending(
+    client: KrakenClient, fake: FakeAdapter
+) -> None:
+    with pytest.raises(ValidationError):
+        client.add_order(
+            pair="XBTUSD", side="buy", ordertype="market", volume="1", timeinforce="FOK"
+        )
+    with pytest.raises(ValidationError):
+        client.add_order(_order(close_ordertype="limit", close_price="1", cl_ord_id="abc"))
     assert fake.requests == []

@@ -659,6 +659,18 @@ def test_cancel_order_batch_and_cancel_all(client: KrakenClient) -> None:
     assert client.cancel_all().count == 0
 
 
+def test_cancel_order_batch_cl_ord_ids_in_either_shape(client: KrakenClient) -> None:
+    # The spec's schema: objects ({"cl_ord_id": ...}), which the client sends; WebSocket and
+    # other clients use plain strings. The sandbox takes both.
+    pair = pair_info(client, "ETHUSD")
+    price = far_below(client, pair)
+    for name in ("obj-1", "str-1"):
+        client.add_order(resting_buy(pair, price, cl_ord_id=name))
+    assert client.cancel_order_batch(cl_ord_ids=["obj-1"]).count == 1
+    assert client.call("CancelOrderBatch", cl_ord_ids=["str-1"])["count"] == 1
+    assert client.open_orders().orders == ()
+
+
 def test_dead_mans_switch_fires_when_the_clock_passes_it(
     client: KrakenClient, manual_clock: ManualClock
 ) -> None:
@@ -927,7 +939,8 @@ def test_withdrawal_on_hold_waits_for_release(
 
     manual_clock.advance(config.withdraw_pending_after)
     held = entry()
-    assert (held.status, held.status_prop) == (FundingStatus.PENDING, StatusProp.ONHOLD)
+    assert (held.status, held.status_prop) == (FundingStatus.ON_HOLD, StatusProp.ONHOLD)
+    assert held.status_raw == "On hold"
     manual_clock.advance(3600)
     assert entry().status_prop is StatusProp.ONHOLD
     sb.exchange.release_funding(sb.key, refid)  # the funding team's manual check

@@ -27,6 +27,7 @@ CASES = [
     ("EOrder:Cost minimum not met", errors.CostMinimumNotMet, True, False),
     ("EOrder:Tick size check failed", errors.TickSizeCheckFailed, True, False),
     ("EOrder:Unknown order", errors.UnknownOrder, True, False),
+    ("EOrder:Invalid order", errors.InvalidOrder, True, False),
     ("EOrder:Post only order", errors.PostOnlyOrder, True, False),
     ("EOrder:Invalid price:Invalid price argument", errors.InvalidPrice, True, False),
     ("EOrder:Something new", errors.OrderError, True, False),
@@ -111,3 +112,10 @@ def test_validation_error_is_value_error() -> None:
     exc = errors.ValidationError("bad", field="price", rule="tick_size")
     assert isinstance(exc, ValueError)
     assert (exc.field, exc.rule) == ("price", "tick_size")
+
+
+def test_invalid_order_means_gone_like_unknown_order() -> None:
+    # krakenfx/kraken-api-sdk error-handling.md: "EOrder:Invalid order" for an id already
+    # cancelled or filled; CCXT/hummingbot: "EOrder:Unknown order". One `except` covers both.
+    for code in ("EOrder:Invalid order", "EOrder:Unknown order"):
+        assert isinstance(errors.kraken_error(code), errors.UnknownOrder)

@@ -176,6 +176,18 @@ def test_a_page_whose_last_does_not_advance_stops_the_run(store: HistoryStore) -
     assert store.count("P") == 1
 
 
+def test_an_empty_last_ends_the_run_with_the_page_stored(store: HistoryStore) -> None:
+    # An empty `last` is Kraken's end of pagination: it used to raise ResponseShapeError.
+    def page(since: int, n: int) -> TradesPage:
+        return TradesPage("P", (row_trade(n),), 4 * NS if n == 1 else None)
+
+    report = sync_trades(FakeTape(page), store, "P", pace=0)
+    assert (report.reason, report.pages, report.inserted) == (StopReason.CAUGHT_UP, 2, 2)
+    position = store.position("P")
+    assert position is not None
+    assert position.cursor == 4 * NS
+
+
 def test_a_cursor_going_backwards_is_a_stall_and_is_not_stored(store: HistoryStore) -> None:
     def page(since: int, n: int) -> TradesPage:
         return TradesPage("P", (row_trade(n),), 10 * NS if n == 1 else 3 * NS)

@@ -24,8 +24,10 @@ from oms.errors import (
     ConnectError,
     ConnectionLost,
     InsufficientFunds,
+    InvalidOrder,
     OmsError,
     OutcomeUnknownError,
+    UnknownOrder,
     ValidationError,
 )
 from oms.manager import (
@@ -94,14 +96,19 @@ def limit(
 
 
 def exchange_orders(sb: Sandbox) -> dict[str, Order]:
-    """Every order the exchange has for the account, asked through a fault-free path."""
+    """Every order the exchange has for the account, asked through a fault-free path that
+    leaves the key's REST counter alone (its own client would not share the manager's
+    pacing, and history calls cost 4)."""
     saved = sb.faults.rules
     sb.faults.clear()
+    config = sb.exchange.config
+    sb.exchange.config = attrs.evolve(config, rest_rate_limit=False)
     try:
         client = sb.client()
         found = {o.txid: o for o in client.open_orders()}
         found.update({o.txid: o for o in client.iter_closed_orders()})
     finally:
+        sb.exchange.config = config
         for rule in saved:
             sb.faults.add(
                 kind=rule.kind, method=rule.method, count=rule.remaining,
@@ -1043,6 +1050,48 @@ def test_cancel_one_order_by_txid(sb: Sandbox, mgr: OrderManager) -> None:
     cached = mgr.cache.order(placed.txid)
     assert cached is not None
     assert cached.status is OrderStatus.CANCELED
+
+
+@pytest.mark.parametrize("code", ["EOrder:Invalid order", "EOrder:Unknown order"])
+def test_cancelling_an_order_already_gone_reads_it_back(
+    sb: Sandbox, mgr: OrderManager, code: str
+) -> None:
+    # Kraken answers a cancel of a closed order with either string (the official SDK
+    # documents "Invalid order"); both mean gone: the cache learns the order's real state.
+    placed = mgr.place(limit(sb))
+    assert placed.txid is not None
+    sb.client().cancel_order(txid=placed.txid)  # behind the manager's back
+    sb.faults.add(method="CancelOrder", kind="error", error=code)
+    with pytest.raises(UnknownOrder):
+        mgr.cancel(placed.txid)
+    cached = mgr.cache.order(placed.txid)
+    assert cached is not None
+    assert cached.status is OrderStatus.CANCELED
+
+
+def test_the_sandbox_answers_invalid_order_for_a_closed_order(
+    sb: Sandbox, mgr: OrderManager
+) -> None:
+    placed = mgr.place(limit(sb))
+    assert placed.txid is not None
+    mgr.cancel(placed.txid)
+    with pytest.raises(InvalidOrder):
+        sb.client().cancel_order(txid=placed.txid)
+    with pytest.raises(UnknownOrder) as info:
+        sb.client().cancel_order(txid="OAAAAA-BBBBB-CCCCCC")
+    assert not isinstance(info.value, InvalidOrder)
+
+
+@pytest.mark.parametrize("code", ["EOrder:Invalid order", "EOrder:Unknown order"])
+def test_a_group_cancel_answered_gone_checks_out(sb: Sandbox, mgr: OrderManager, code: str) -> None:
+    group = mgr.new_group("gone")
+    member = mgr.place(limit(sb), group=group)
+    assert member.txid is not None
+    sb.client().cancel_order(txid=member.txid)
+    sb.faults.add(method="CancelOrder", kind="error", error=code)
+    result = mgr.cancel_group(group)
+    assert result.ok, result
+    assert result.count == 0
 
 
 def test_dead_mans_switch_arms_and_disarms(sb: Sandbox, mgr: OrderManager) -> None:

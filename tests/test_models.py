@@ -256,15 +256,50 @@ def test_trade_row_with_trade_id_and_buy() -> None:
 @pytest.mark.parametrize(
     "row",
     [
-        ["1", "1", 1.0, "x", "m", ""],
-        ["1", "1", 1.0, "b", "q", ""],
         ["1", "1", 1.0, "b"],
         [1.5, "1", 1.0, "b", "m", ""],
+        ["1", "1", 1.0, 1, "m", ""],
     ],
 )
 def test_bad_trade_rows(row: list[object]) -> None:
     with pytest.raises(ResponseShapeError):
         PublicTrade.from_row(row)
+
+
+@pytest.mark.parametrize(
+    ("side", "kind", "expected"),
+    [
+        ("x", "m", (None, "x", OrderType.MARKET, "m")),
+        ("b", "q", (Side.BUY, "b", None, "q")),
+        ("?", "?", (None, "?", None, "?")),
+        ("s", "l", (Side.SELL, "s", OrderType.LIMIT, "l")),
+    ],
+)
+def test_unknown_trade_side_or_type_is_kept_raw_not_fatal(
+    side: str, kind: str, expected: tuple[object, ...]
+) -> None:
+    spec = json.loads((FIXTURES / "spec_trades.json").read_text())["result"]
+    rows = spec["XXBTZUSD"]
+    rows[1] = [*rows[1][:3], side, kind, *rows[1][5:]]
+    page = TradesPage.from_api(spec)
+    assert len(page.trades) == 3
+    odd = page.trades[1]
+    assert (odd.side, odd.side_raw, odd.ordertype, odd.ordertype_raw) == expected
+    assert page.trades[0].side is Side.BUY
+
+
+def test_spec_trades_example_parses() -> None:
+    page = TradesPage.from_api(json.loads((FIXTURES / "spec_trades.json").read_text())["result"])
+    assert page.last == 1688671969993150842
+    assert [t.trade_id for t in page.trades] == [61044952, 61044953, 61044956]
+
+
+def test_empty_trades_last_is_the_end_of_pagination() -> None:
+    # krakenfx/kraken-api-sdk rust/docs/guides/wire-quirks.md: empty `last` = end of pages.
+    spec = json.loads((FIXTURES / "spec_trades.json").read_text())["result"]
+    page = TradesPage.from_api({**spec, "last": ""})
+    assert page.last is None
+    assert len(page.trades) == 3
 
 
 def test_ohlc_page() -> None:

@@ -71,6 +71,7 @@ PARAM_ORDER = [
     "userref",
     "cl_ord_id",
     "close",
+    "asset_class",
     "deadline",
     "validate",
 ]
@@ -186,7 +187,9 @@ def test_every_malformed_cl_ord_id_is_refused(value: object) -> None:
         ("6d1b345e282140e2ad834ecb18a06876", True),
         ("6D1B345E-2821-40E2-AD83-4ECB18A06876", True),
         ("a" * 18, True),
-        ("grid 1 / level 3", True),
+        ("grid-1/level-3", True),
+        ("grid 1 / level 3", False),  # a space: the sandbox refuses it, so does the client
+        ("abc\n", False),
         ("a" * 19, False),
         ("6d1b345e-2821-40e2-ad83-4ecb18a0687g", False),
         ("6d1b345e2821-40e2-ad83-4ecb18a06876", False),
@@ -378,9 +381,11 @@ def test_to_params_encodes_every_valid_request(req: OrderRequest) -> None:
     assert ("userref" in params) is (req.userref is not None)
     assert dict(parse_qsl(encode_form(params)))["volume"] == params["volume"]
     item = req.to_batch_item()
-    assert not {"pair", "deadline", "validate"} & set(item)
+    assert not {"pair", "asset_class", "deadline", "validate"} & set(item)
     assert json.loads(encode_json(item)) == item
-    form_only = {k: v for k, v in params.items() if k not in ("pair", "validate", "reduce_only")}
+    assert params.get("asset_class") == req.asset_class
+    batch_level = ("pair", "asset_class", "validate", "reduce_only")
+    form_only = {k: v for k, v in params.items() if k not in batch_level}
     assert {k: v for k, v in item.items() if k != "reduce_only"} == form_only
     assert item.get("reduce_only") is (True if req.reduce_only else None)
 
@@ -599,3 +604,55 @@ def test_bad_batches(orders: list[dict[str, Any]], kwargs: dict[str, Any], rule:
 def test_enums_accept_members_and_values() -> None:
     req = request(side=Side.SELL, ordertype=OrderType.LIMIT)
     assert (req.side, req.to_params()["type"]) == (Side.SELL, "sell")
+
+
+# --- rules from the official SDK and the spec (issue 9) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ordertype", "extra", "ok"),
+    [
+        ("limit", {"price": "100"}, True),
+        ("iceberg", {"price": "100", "displayvol": "1"}, True),
+        ("stop-loss-limit", {"price": "100", "price2": "99"}, True),
+        ("take-profit-limit", {"price": "100", "price2": "101"}, True),
+        ("trailing-stop-limit", {"price": "+5", "price2": "-1"}, True),
+        ("market", {}, False),
+        ("stop-loss", {"price": "100"}, False),
+        ("take-profit", {"price": "100"}, False),
+        ("trailing-stop", {"price": "+5"}, False),
+    ],
+)
+def test_fok_only_on_limit_priced_types(ordertype: str, extra: dict[str, str], ok: bool) -> None:
+    # krakenfx/kraken-api-sdk placing-orders.md: "FOK is valid only on limit-priced types".
+    fields: dict[str, Any] = {"ordertype": ordertype, "price": None, **extra}
+    if not ok:
+        with pytest.raises(ValidationError) as info:
+            request(timeinforce="FOK", **fields)
+        assert (info.value.field, info.value.rule) == ("timeinforce", "fok-limit-only")
+    else:
+        assert request(timeinforce="FOK", **fields).to_params()["timeinforce"] == "FOK"
+    request(timeinforce="IOC", **fields)  # IOC stays allowed on every type
+
+
+def test_cl_ord_id_with_a_conditional_close_is_refused() -> None:
+    # krakenfx/kraken-api-sdk placing-orders.md: the exchange rejects both together.
+    with pytest.raises(ValidationError) as info:
+        request(cl_ord_id="my-order", close_ordertype="limit", close_price="40000")
+    assert (info.value.field, info.value.rule) == ("cl_ord_id", "cl_ord_id-with-close")
+    request(userref=5, close_ordertype="limit", close_price="40000")
+    request(cl_ord_id="my-order")
+
+
+def test_asset_class_is_sent_with_the_order_and_at_the_top_of_a_batch() -> None:
+    req = request(asset_class="tokenized_asset")
+    assert req.to_params()["asset_class"] == "tokenized_asset"
+    body = batch_params([req, request(asset_class="tokenized_asset", price="37000")])
+    assert body["asset_class"] == "tokenized_asset"
+    assert all("asset_class" not in o for o in body["orders"])  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError) as info:
+        batch_params([req, request()])
+    assert info.value.field == "asset_class"
+    for bad in ("", "Tokenized Asset", "x" * 40, 1):
+        with pytest.raises(ValidationError):
+            request(asset_class=bad)

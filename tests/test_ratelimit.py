@@ -4,6 +4,7 @@ sent after the planned wait never takes a counter above its maximum."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -15,6 +16,7 @@ from oms.ratelimit import (
     CANCEL_PENALTY,
     DEFAULT_HISTORY_COST,
     EDIT_PENALTY,
+    REST_EXEMPT,
     REST_LIMITS,
     TRADING_LIMITS,
     Counter,
@@ -327,3 +329,45 @@ def test_limiter_rest_level_stays_within_max(tier: Tier, calls: list[tuple[str, 
         now += wait
         assert 0 <= limiter.rest_level(now) <= maximum + EPS
         assert 0 <= limiter.trading_level("XBTUSD", now) <= TRADING_LIMITS[tier].threshold + EPS
+
+
+# --- the client and the sandbox agree (issue 9) --------------------------------------------------
+
+
+def test_client_and_sandbox_exempt_the_same_calls() -> None:
+    from oms.sandbox.engine import REST_EXEMPT as SANDBOX_EXEMPT
+
+    assert SANDBOX_EXEMPT == REST_EXEMPT
+    # No source exempts AmendOrder; both count it (and EditOrder) on the REST counter.
+    assert {"AmendOrder", "EditOrder"}.isdisjoint(REST_EXEMPT)
+    assert RateLimiter().rest_cost("AmendOrder") == 1
+
+
+def test_the_sandbox_charges_history_calls_the_strictest_figure() -> None:
+    from oms.sandbox.config import SandboxConfig
+
+    # +4 (2026 guide, support article) over +2 (older guide, kraken-cli): the stricter one.
+    assert SandboxConfig().history_cost == 4 == DEFAULT_HISTORY_COST
+
+
+@pytest.mark.parametrize(("history_cost", "refused"), [(4, False), (2, True)])
+def test_a_client_pacing_history_calls_too_eagerly_is_caught_by_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, history_cost: float, refused: bool
+) -> None:
+    from oms.errors import APIRateLimitExceeded
+    from oms.retry import NO_RETRY
+    from oms.sandbox import ManualClock, Sandbox
+
+    monkeypatch.setenv("OMS_DATA_DIR", str(tmp_path))
+    sb = Sandbox.in_process(seed=1, clock=ManualClock(1_700_000_000.0))
+    client = sb.client(rate_limiter=RateLimiter(history_cost=history_cost), retry=NO_RETRY)
+    calls = 0
+    try:
+        for _ in range(12):
+            client.closed_orders()
+            calls += 1
+            client.balance()
+    except APIRateLimitExceeded:
+        assert refused, f"refused after {calls} paced calls"
+    else:
+        assert not refused, "a client pacing at +2 was never refused"

@@ -262,14 +262,21 @@ def test_public_results_are_keyed_by_pair_id_even_when_asked_by_altname(
     assert len(depth["asks"]) == 5
 
 
-def test_public_endpoints_also_accept_post_forms(
-    real: tuple[Exchange, support.Caller, ManualClock, Market],
+@pytest.mark.parametrize("method", ["Ticker", "Time", "Trades"])
+def test_public_endpoints_answer_post_as_an_unknown_method(
+    real: tuple[Exchange, support.Caller, ManualClock, Market], method: str
 ) -> None:
+    # Kraken serves /0/public/* to GET only: a POST there is "EGeneral:Unknown method".
     exchange, _, _, _ = real
     response = exchange.handle(
-        SandboxRequest("POST", "/0/public/Ticker", "", {"user-agent": "x"}, b"pair=ETHUSD")
+        SandboxRequest("POST", f"/0/public/{method}", "", {"user-agent": "x"}, b"pair=ETHUSD")
     )
-    assert list(response.json()["result"]) == ["XETHZUSD"]
+    assert response.status == 200
+    assert response.json() == {"error": ["EGeneral:Unknown method"]}
+    got = exchange.handle(
+        SandboxRequest("GET", "/0/public/Ticker", "pair=ETHUSD", {"user-agent": "x"})
+    )
+    assert list(got.json()["result"]) == ["XETHZUSD"]
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,8 @@ def test_failed_and_held_deposits() -> None:
     clock.advance(3600)
     assert status(caller, "deposit", failed)["status"] == "Failure"
     entry = status(caller, "deposit", held)
-    assert (entry["status"], entry["status-prop"]) == ("Pending", "onhold")
+    # Kraken's deposit example shows a held deposit as Settled + onhold.
+    assert (entry["status"], entry["status-prop"]) == ("Settled", "onhold")
     assert exchange.balances(caller.account.key)["XXDG"] == Decimal(1000000)
     exchange.release_funding(caller.account.key, held)
     clock.advance(exchange.config.deposit_success_after)
@@ -125,13 +126,41 @@ def test_withdraw_cancel_is_refused_once_settled() -> None:
     refid = caller.ok("Withdraw", {"asset": "XDG", "key": "sandbox", "amount": "100"})["refid"]
     clock.advance(exchange.config.withdraw_pending_after + exchange.config.withdraw_settled_after)
     assert caller.ok("WithdrawCancel", {"asset": "XDG", "refid": refid}) is False
+    # The late request is recorded: status-prop cancel-denied.
+    entry = status(caller, "withdrawal", refid)
+    assert (entry["status"], entry["status-prop"]) == ("Settled", "cancel-denied")
     assert caller.err("WithdrawCancel", {"asset": "XDG", "refid": "AAAAAAA-AAAAAA-AAAAAA"}) == (
         "EFunding:Unknown reference id"
     )
 
 
+def test_a_deposit_returned_by_kraken_is_success_plus_return_and_not_credited() -> None:
+    exchange, caller, clock, _ = make()
+    refid = exchange.deposit(caller.account.key, "XDG", 60, outcome="return")
+    clock.advance(3600)
+    entry = status(caller, "deposit", refid)
+    assert (entry["status"], entry["status-prop"]) == ("Success", "return")
+    assert exchange.balances(caller.account.key)["XXDG"] == Decimal(1000000)
+
+
+def test_a_withdrawal_returned_by_kraken_cannot_be_cancelled_and_comes_back() -> None:
+    exchange, caller, clock, _ = make()
+    exchange.next_withdrawal_outcome(caller.account.key, "return")
+    refid = caller.ok("Withdraw", {"asset": "XDG", "key": "sandbox", "amount": "100"})["refid"]
+    clock.advance(exchange.config.withdraw_pending_after)
+    entry = status(caller, "withdrawal", refid)
+    assert (entry["status"], entry["status-prop"]) == ("Pending", "return")
+    assert caller.ok("WithdrawCancel", {"asset": "XDG", "refid": refid}) is False
+    clock.advance(3600)
+    entry = status(caller, "withdrawal", refid)
+    assert (entry["status"], entry["status-prop"]) == ("Failure", "return")
+    assert caller.ok("Balance")["XXDG"] == "1000000.00000000"
+
+
 @pytest.mark.parametrize(
-    ("outcome", "final", "prop"), [("failure", "Failure", None), ("onhold", "Pending", "onhold")]
+    ("outcome", "final", "prop"),
+    # "On hold" is the seed's withdrawal status for a manual check.
+    [("failure", "Failure", None), ("onhold", "On hold", "onhold")],
 )
 def test_scripted_withdrawal_outcomes(outcome: str, final: str, prop: str | None) -> None:
     exchange, caller, clock, _ = make()

@@ -47,6 +47,16 @@ def test_add_and_cancel_do_not_touch_the_rest_counter() -> None:
     caller.ok("Balance")
 
 
+def test_amend_counts_on_the_rest_counter_as_the_client_paces_it() -> None:
+    # Kraken's guide exempts AddOrder and CancelOrder (and the batch forms are the same
+    # transactions); nothing exempts AmendOrder, so the client counts it, and so does this.
+    _, caller, _, _ = make(SandboxConfig(trading_rate_limit=False))
+    txid = caller.ok("AddOrder", ORDER)["txid"][0]
+    for _ in range(15):
+        caller.ok("AmendOrder", {"txid": txid, "order_qty": "0.5"})
+    assert caller.err("Balance") == "EAPI:Rate limit exceeded"
+
+
 def test_calling_while_limited_keeps_the_limit_on() -> None:
     _, caller, clock, _ = make(SandboxConfig())
     for _ in range(15):
@@ -138,3 +148,31 @@ def test_validate_only_orders_do_not_count() -> None:
         caller.ok("AddOrder", {**ORDER, "validate": True})
     counter = exchange.accounts[caller.account.key].trading_counter("XXBTZUSD")
     assert counter.level(T0, TIERS["starter"].trading_decay) == 0
+
+
+@pytest.mark.parametrize(("tier", "cap"), [("starter", 15), ("intermediate", 25), ("pro", 40)])
+def test_scheduled_orders_are_capped_by_tier_and_count_as_open(tier: str, cap: int) -> None:
+    # Kraken caps orders scheduled 5 s or more ahead (15/25/40 by tier) with
+    # "EOrder:Scheduled orders limit exceeded", and counts them toward open orders.
+    _, caller, clock, _ = make(
+        SandboxConfig(rest_rate_limit=False, trading_rate_limit=False), tier=tier
+    )
+    later = {**ORDER, "starttm": "+60"}
+    for _ in range(cap):
+        caller.ok("AddOrder", later)
+    assert caller.err("AddOrder", later) == "EOrder:Scheduled orders limit exceeded"
+    assert len(caller.ok("OpenOrders")["open"]) == cap
+    caller.ok("AddOrder", ORDER)  # not scheduled: only the open-order cap applies
+    clock.advance(61)  # the scheduled ones start: room again
+    caller.ok("AddOrder", later)
+
+
+def test_scheduled_orders_fill_the_open_order_cap_too() -> None:
+    _, caller, _, _ = make(
+        SandboxConfig(rest_rate_limit=False, trading_rate_limit=False), tier="starter"
+    )
+    for _ in range(15):
+        caller.ok("AddOrder", {**ORDER, "starttm": "+60"})
+    for _ in range(60 - 15):
+        caller.ok("AddOrder", ORDER)
+    assert caller.err("AddOrder", ORDER) == "EOrder:Orders limit exceeded"

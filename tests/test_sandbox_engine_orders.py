@@ -176,7 +176,46 @@ BASE = limit("XBTUSD", "buy", "40000", "0.01")
         ({"expiretm": "+99999999"}, "EGeneral:Invalid arguments:expiretm"),
         ({"starttm": "soon"}, "EGeneral:Invalid arguments:starttm"),
         ({"leverage": "2"}, "EOrder:Cannot open position"),
-        ({"reduce_only": "true"}, "EOrder:Reduce only:No position exists"),
+        # reduce_only needs leverage (Kraken's official SDK); with it, there is no position.
+        ({"reduce_only": "true"}, "EGeneral:Invalid arguments:reduce_only"),
+        ({"reduce_only": "true", "leverage": "2"}, "EOrder:Reduce only:No position exists"),
+        # FOK only on limit-priced types (the official SDK, placing-orders.md).
+        ({"ordertype": "market", "timeinforce": "FOK"}, "EGeneral:Invalid arguments:timeinforce"),
+        (
+            {"ordertype": "stop-loss", "price": "39000", "timeinforce": "FOK"},
+            "EGeneral:Invalid arguments:timeinforce",
+        ),
+        # post-only is for limit orders only, not iceberg or the stop/take-profit limits.
+        (
+            {"ordertype": "iceberg", "displayvol": "0.01", "oflags": "post"},
+            "EGeneral:Invalid arguments:oflags",
+        ),
+        (
+            {"ordertype": "stop-loss-limit", "price": "39000", "price2": "38900", "oflags": "post"},
+            "EGeneral:Invalid arguments:oflags",
+        ),
+        (
+            {
+                "ordertype": "take-profit-limit",
+                "price": "51000",
+                "price2": "51100",
+                "oflags": "post",
+            },
+            "EGeneral:Invalid arguments:oflags",
+        ),
+        # cl_ord_id with a conditional close: rejected (the official SDK).
+        (
+            {"cl_ord_id": "with-close", "close[ordertype]": "limit", "close[price]": "45000"},
+            "EGeneral:Invalid arguments:cl_ord_id",
+        ),
+        ({"cl_ord_id": "abc\n"}, "EGeneral:Invalid arguments:cl_ord_id"),
+        # ASCII digits only, bounded.
+        ({"userref": "\u0661\u0662"}, "EGeneral:Invalid arguments:userref"),
+        ({"volume": "\uff11"}, "EGeneral:Invalid arguments:volume"),
+        ({"volume": "1" * 400}, "EGeneral:Invalid arguments:volume"),
+        ({"price": "4" * 100}, "EOrder:Invalid price:Invalid price argument"),
+        # deadline: now + 2 s at the earliest (spec: "min now() + 2 seconds").
+        ({"deadline": format_rfc3339(T0 + 1)}, "EGeneral:Invalid arguments:deadline"),
         ({"trigger": "mark"}, "EGeneral:Invalid arguments:trigger"),
         ({"stptype": "none"}, "EGeneral:Invalid arguments:stptype"),
         ({"deadline": "not a time"}, "EGeneral:Invalid arguments:deadline"),
@@ -507,7 +546,9 @@ def test_json_cancel_takes_an_integer_userref_and_a_string_txid() -> None:
     assert caller.ok("CancelOrder", {"txid": 5}, json_body=True)["count"] == 1
     assert caller.err("CancelOrder", {"txid": "5"}, json_body=True) == "EOrder:Unknown order"
     assert caller.ok("CancelOrder", {"txid": txid}, json_body=True)["count"] == 1
-    assert caller.err("CancelOrder", {"txid": txid}) == "EOrder:Unknown order"
+    # A closed order's txid: Kraken's official SDK documents "Invalid order" (error-handling.md).
+    assert caller.err("CancelOrder", {"txid": txid}) == "EOrder:Invalid order"
+    assert caller.err("CancelOrder", {"txid": "OAAAAA-AAAAA-AAAAAA"}) == "EOrder:Unknown order"
 
 
 def test_negative_userrefs_are_tags_too() -> None:
@@ -789,3 +830,19 @@ def test_json_add_order_takes_numbers_booleans_and_a_close_object() -> None:
     assert caller.err("AddOrder", {**params, "price": 40000.55}, json_body=True).startswith(
         "EOrder:Invalid price:XXBTZUSD"
     )
+
+
+@pytest.mark.parametrize("userref", [-(2**31), -1, 1, 2**31 - 1])
+def test_userref_is_a_signed_int32_as_the_spec_types_it(userref: int) -> None:
+    # spot-rest/schemas/requests/trading/orders/add.yaml: userref "type: integer, format:
+    # int32"; Kraken's clordid guide: "+/- integer". (oms's client keeps to 1..2**31-1.)
+    _, caller, _, _ = make()
+    txid = place(caller, limit("XBTUSD", "buy", "40000", "0.01", userref=userref))
+    assert caller.ok("QueryOrders", {"txid": txid})[txid]["userref"] == userref
+
+
+@pytest.mark.parametrize("userref", [str(2**31), str(-(2**31) - 1), "1.5", "\uff15", " 5 x"])
+def test_userref_outside_int32_or_not_ascii_digits_is_refused(userref: str) -> None:
+    _, caller, _, _ = make()
+    error = caller.err("AddOrder", {**BASE, "userref": userref})
+    assert error == "EGeneral:Invalid arguments:userref"

@@ -157,9 +157,13 @@ def demo(seed: int, rungs: int, db: Path | None, plot_path: Path | None) -> None
         _say(f"Drawn: {plot_path}")
 
 
-def _exchange_view(sb: Any) -> dict[str, Order]:
-    """Every order of the sandbox account, straight from the exchange (for the final check)."""
-    client = sb.client()
+def _exchange_view(sb: Any, manager: OrderManager) -> dict[str, Order]:
+    """Every order of the sandbox account, straight from the exchange (for the final check).
+
+    The client shares the manager's rate limiter: two limiters pacing one key each think the
+    key's REST counter is theirs, and history calls (+4) then overrun it.
+    """
+    client = sb.client(rate_limiter=manager.client.rate_limiter)
     try:
         found = {o.txid: o for o in client.open_orders()}
         found.update({o.txid: o for o in client.iter_closed_orders()})
@@ -256,7 +260,7 @@ def run_demo(sb: Any, manager: OrderManager, clock: Any, *, rungs: int) -> DemoS
     final = manager.cache.orders(txids=txids)
     done = sum(1 for o in final if o.status is OrderStatus.CLOSED)
     cancelled = [o for o in final if o.status is OrderStatus.CANCELED]
-    exchange = _exchange_view(sb)
+    exchange = _exchange_view(sb, manager)
     agrees = {o.txid: o for o in manager.cache.orders()} == exchange
     adds = manager.requests.get("AddOrder", 0)
     _step(5, "What happened")

@@ -44,7 +44,7 @@ from oms.errors import OmsError
 from oms.manager import GroupCancelResult, OrderManager
 from oms.models import Order, OrderStatus
 from oms.nonce import default_directory
-from oms.orders import OrderRequest, check_userref
+from oms.orders import USERREF_MAX, OrderRequest, check_userref
 
 __all__ = [
     "cancel",
@@ -130,6 +130,35 @@ def _emit(
 
 
 # --- shared options ---------------------------------------------------------------------------
+
+
+class _Userref(click.ParamType):  # type: ignore[type-arg]
+    """A userref typed by hand: ASCII digits only, then the library's range check.
+
+    ``click.INT`` goes through ``int()``, which also reads ``"+5"``, ``" 5"``, ``"5_000"`` and
+    Arabic-Indic or fullwidth digits; a userref that was not typed as plain digits is a typo
+    (or worse) to report, not to repair.
+    """
+
+    # Shown as INTEGER in --help, as click.INT was: the generated CLI reference stays as is.
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif (
+            isinstance(value, str) and 0 < len(value) <= 10 and all("0" <= c <= "9" for c in value)
+        ):
+            number = int(value)
+        else:
+            self.fail(f"{value!r} is not a userref (ASCII digits, 1..{USERREF_MAX})", param, ctx)
+        try:
+            return check_userref(number)
+        except OmsError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+_USERREF = _Userref()
 
 
 def _db_option(f: F) -> F:
@@ -286,11 +315,11 @@ def _interrupted_placement(manager: OrderManager, known: set[str]) -> CliError:
 @click.option(
     "--ordertype", default=None, help="Order type (default: limit with --price, else market)."
 )
-@click.option("--userref", type=int, help="A userref chosen by hand (default: allocated).")
+@click.option("--userref", type=_USERREF, help="A userref chosen by hand (default: allocated).")
 @click.option(
     "--group",
     "group_ref",
-    type=int,
+    type=_USERREF,
     help="Place into the group with this userref (known to the cache).",
 )
 @click.option(
@@ -416,7 +445,7 @@ SENT = "sent"
     help="open = pending+open; closed = closed+canceled+expired; or one exact status.",
 )
 @click.option(
-    "--userref", type=int, help="Only orders with this userref (a group's, or one order's)."
+    "--userref", type=_USERREF, help="Only orders with this userref (a group's, or one order's)."
 )
 @click.option("--pair", help="Only this pair (altname, e.g. XBTUSD).")
 @click.option("--side", type=click.Choice(["buy", "sell"]))
@@ -501,7 +530,7 @@ def groups(label: str | None, db: Path | None, output_format: str | None, table:
 @click.option(
     "--userref",
     "userrefs",
-    type=int,
+    type=_USERREF,
     multiple=True,
     help="Cancel every open order with this userref (repeat for several: one batch).",
 )

@@ -28,7 +28,9 @@ class SandboxConfig:
       ``public_rate_limit``: the four limiters (see :mod:`oms.sandbox.ratelimit`);
       ``public_burst`` and ``public_rate`` shape the public token bucket per client;
       ``history_cost`` is what a history call (ClosedOrders, TradesHistory, Ledgers,
-      QueryLedgers) adds to the REST counter.
+      QueryLedgers) adds to the REST counter: 4 by default, the strictest of Kraken's
+      sources (the 2026 rate-limit guide and a support article; an older guide and
+      kraken-cli say 2), so a client that paces history calls too eagerly fails here first.
     * ``lockout_after`` sequential authentication failures with one key (invalid key,
       signature or nonce) lock it out for ``lockout_seconds`` (``EGeneral:Temporary
       lockout``); 0 disables.
@@ -54,7 +56,7 @@ class SandboxConfig:
     public_rate_limit: bool = True
     public_burst: float = attrs.field(default=30.0, validator=_non_negative)
     public_rate: float = attrs.field(default=1.0, validator=_non_negative)
-    history_cost: int = attrs.field(default=2, validator=_non_negative)
+    history_cost: int = attrs.field(default=4, validator=_non_negative)
     lockout_after: int = attrs.field(default=20, validator=_non_negative)
     lockout_seconds: float = attrs.field(default=900.0, validator=_non_negative)
     system_status: str = attrs.field(

@@ -50,18 +50,21 @@ from oms.sandbox.ratelimit import DecayingCounter, TokenBucket
 from oms.sandbox.trading import MarketLike, Trading
 from oms.sandbox.validation import OrderSpec, parse_deadline, parse_order
 
-__all__ = ["Exchange", "SandboxRequest", "SandboxResponse"]
+__all__ = ["REST_EXEMPT", "Exchange", "SandboxRequest", "SandboxResponse"]
 
 logger = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^/0/(public|private)/([A-Za-z]+)$")
-_NONCE = re.compile(r"^\d{1,20}$")
-_DIGITS = re.compile(r"^-?\d+$")
+# ASCII digits ([0-9]; \d would take other scripts' digits too), matched whole.
+_NONCE = re.compile(r"[0-9]{1,20}")
+_DIGITS = re.compile(r"-?[0-9]{1,11}")
 _HISTORY = frozenset({"ClosedOrders", "TradesHistory", "Ledgers", "QueryLedgers"})
-# Answered by the trading engine's own limiter, not the REST counter.
-_TRADING = frozenset(
-    {"AddOrder", "AddOrderBatch", "AmendOrder", "EditOrder", "CancelOrder", "CancelOrderBatch"}
-)
+#: Calls the REST counter does not count (the trading engine's limiter does). Kraken's
+#: rate-limit guide names AddOrder and CancelOrder; their batch forms are the same
+#: transactions on the trading counter (and CCXT weighs them 0 too). No source exempts
+#: AmendOrder, so it counts +1 here, as EditOrder does; the client paces the same set
+#: (:data:`oms.ratelimit.REST_EXEMPT`, kept equal by a test).
+REST_EXEMPT = frozenset({"AddOrder", "AddOrderBatch", "CancelOrder", "CancelOrderBatch"})
 _PAGE = 50
 _SNAPSHOT_VERSION = 1
 
@@ -438,7 +441,8 @@ class Exchange:
 
     def _handle_public(self, request: SandboxRequest, method: str, now: float) -> Any:
         handler = self.public.methods.get(method)
-        if handler is None:
+        if handler is None or request.method.upper() != "GET":
+            # Kraken serves /0/public/* to GET only; a POST there is an unknown method.
             raise ApiError("EGeneral:Unknown method")
         if self.config.public_rate_limit:
             bucket = self._public.get(request.client)
@@ -465,7 +469,7 @@ class Exchange:
             del self._lockouts[key]
         params = self._parse_params(request)
         acct = self._authenticate(request, key, params)
-        if self.config.rest_rate_limit and method not in _TRADING:
+        if self.config.rest_rate_limit and method not in REST_EXEMPT:
             cost = self.config.history_cost if method in _HISTORY else 1
             limits = acct.limits
             if acct.rest.would_exceed(now, limits.rest_decay, cost, limits.rest_max):
@@ -498,7 +502,7 @@ class Exchange:
         given = request.headers.get("api-sign", "")
         if not self._signature_ok(acct, request, nonce_text, given):
             raise self._auth_failed(key, "EAPI:Invalid signature")
-        if isinstance(raw_nonce, bool) or not _NONCE.match(nonce_text):
+        if isinstance(raw_nonce, bool) or not _NONCE.fullmatch(nonce_text):
             raise self._auth_failed(key, "EAPI:Invalid nonce")
         nonce = int(nonce_text)
         if nonce >= 2**64 or nonce == 0:
@@ -687,7 +691,7 @@ class Exchange:
             text = raw.strip()
             if not text:
                 raise invalid("txid")
-            if not is_json and _DIGITS.match(text):
+            if not is_json and _DIGITS.fullmatch(text):
                 return int(text)
             return text
         raise invalid("txid")
@@ -699,12 +703,18 @@ class Exchange:
             raise invalid("txid")
         if self.config.system_status == "maintenance":
             raise ApiError("EService:Unavailable")
+        ref: str | int | None = None
         if cl_ord_id is not None:
             orders = self.trading.find_for_cancel(acct, cl_ord_id, by_cl_ord_id=True)
         else:
             ref = self._cancel_ref(raw, p.is_json)
             orders = self.trading.find_for_cancel(acct, ref)
         if not orders:
+            if isinstance(ref, str) and ref in acct.orders:
+                # An order that was open and is no more (cancelled, filled, expired): Kraken's
+                # official SDK documents "EOrder:Invalid order" for this (error-handling.md);
+                # an id never seen is "EOrder:Unknown order" (CCXT, hummingbot).
+                raise ApiError("EOrder:Invalid order")
             raise ApiError("EOrder:Unknown order")
         count = self.trading.cancel(acct, orders, now, force=len(orders) > 1)
         return {"count": count, "pending": False}

@@ -6,9 +6,18 @@ pending withdrawals) and comes back on ``Failure``. ``WithdrawCancel`` works whi
 withdrawal is ``Initial`` or ``Pending``: ``status-prop`` becomes ``cancel-pending``, then
 the withdrawal ends as ``Failure`` with ``status-prop`` ``canceled``.
 
+A ``WithdrawCancel`` that comes too late (``Settled`` or later) answers false and marks the
+withdrawal ``cancel-denied``.
+
 Deposit: ``Settled`` (seen on chain, needs confirmations) → ``Success``, credited on
-``Success``. Either may be put ``onhold`` (status ``Pending``, ``status-prop`` ``onhold``)
-until :meth:`Funding.release`.
+``Success``.
+
+Held transactions (outcome ``onhold``) wait until :meth:`Funding.release`: a deposit shows
+``Settled`` + ``onhold`` (Kraken's deposit example), a withdrawal ``On hold`` (the IFEX status
+the support article lists for withdrawals) + ``onhold``. Outcome ``return`` is a return
+initiated by Kraken: a deposit ends ``Success`` + ``return`` without being credited (Kraken's
+example shows that pair); a withdrawal shows ``Pending`` + ``return``, cannot be cancelled,
+and ends ``Failure`` + ``return`` with the money back.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from oms.sandbox.protocol import ApiError, Params, invalid, parse_decimal
 
 __all__ = ["OUTCOMES", "Funding", "FundingTx"]
 
-OUTCOMES = ("success", "failure", "onhold")
+OUTCOMES = ("success", "failure", "onhold", "return")
 DEFAULT_WITHDRAW_KEY = "sandbox"
 
 
@@ -195,7 +204,8 @@ class Funding:
             txid=self.ids.hex("funding-txid"),
         )
         if outcome == "onhold":
-            tx.status, tx.status_prop = "Pending", "onhold"
+            # Kraken's deposit example: Settled with status-prop onhold (pending review).
+            tx.status_prop = "onhold"
         else:
             self._schedule(tx, now + self.config.deposit_success_after)
         return tx
@@ -264,7 +274,12 @@ class Funding:
         tx = acct.funding.get(refid or "")
         if tx is None or tx.kind != "withdrawal" or tx.asset != spec.asset_id:
             raise ApiError("EFunding:Unknown reference id")
-        if tx.status not in ("Initial", "Pending") or tx.cancel_requested:
+        if tx.cancel_requested or tx.status_prop == "return":
+            return False  # asked already, or a return by Kraken, which cannot be cancelled
+        if tx.status not in ("Initial", "Pending"):
+            if tx.status_prop is None:
+                # Too late: the cancel request is recorded as denied.
+                tx.status_prop = "cancel-denied"
             return False
         tx.cancel_requested = True
         tx.status_prop = "cancel-pending"
@@ -281,9 +296,9 @@ class Funding:
         tx.outcome = outcome
         tx.status_prop = None
         if tx.kind == "deposit":
-            tx.status = "Settled"
             self._schedule(tx, now + self.config.deposit_success_after)
         else:
+            tx.status = "Pending"
             self._schedule(tx, now + self.config.withdraw_settled_after)
         return tx
 
@@ -304,6 +319,9 @@ class Funding:
         if tx.kind == "deposit":
             if tx.outcome == "failure":
                 tx.status = "Failure"
+            elif tx.outcome == "return":
+                # Kraken returns it to the sender: Success + return, never credited.
+                tx.status, tx.status_prop = "Success", "return"
             else:
                 tx.status = "Success"
                 acct.credit(tx.asset, tx.gross)
@@ -313,13 +331,16 @@ class Funding:
             acct.credit(tx.asset, tx.gross)
             return
         if tx.status == "Initial":
-            tx.status = "Pending"
             if tx.outcome == "onhold":
-                tx.status_prop = "onhold"
-            else:
-                self._schedule(tx, now + self.config.withdraw_settled_after)
+                # The seed's withdrawal status for a manual check, with the documented prop.
+                tx.status, tx.status_prop = "On hold", "onhold"
+                return
+            tx.status = "Pending"
+            if tx.outcome == "return":
+                tx.status_prop = "return"
+            self._schedule(tx, now + self.config.withdraw_settled_after)
         elif tx.status == "Pending":
-            if tx.outcome == "failure":
+            if tx.outcome in ("failure", "return"):
                 tx.status = "Failure"
                 acct.credit(tx.asset, tx.gross)
             else:

@@ -21,7 +21,9 @@ __all__ = [
 ]
 
 _CLOSE_KEY = re.compile(r"^close\[(\w+)\]$")
-_PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
+# ASCII digits only (\d would also take Arabic-Indic or fullwidth digits) and at most 18
+# digits each side of the point: more than any amount Kraken could accept.
+_PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]{1,18}\.?[0-9]{0,18}|\.[0-9]{1,18})")
 
 
 class ApiError(Exception):
@@ -114,7 +116,7 @@ class Params:
             raise invalid(name)
         if isinstance(value, int):
             number = value
-        elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        elif isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]{1,20}", value.strip()):
             number = int(value.strip())
         else:
             raise invalid(name)
@@ -153,7 +155,7 @@ def parse_decimal(value: object, name: str) -> Decimal:
         if not value.is_finite():
             raise invalid(name)
         return value
-    if not isinstance(value, str) or not _PLAIN_DECIMAL.match(value.strip()):
+    if not isinstance(value, str) or not _PLAIN_DECIMAL.fullmatch(value.strip()):
         raise invalid(name)
     try:
         return Decimal(value.strip())
@@ -165,7 +167,9 @@ def parse_rfc3339(text: str) -> float:
     """Seconds since the epoch for an RFC3339 time (``Z`` or an offset; fraction allowed)."""
     value = text.strip()
     if not re.fullmatch(
-        r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", value
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+        r"([Zz]|[+-][0-9]{2}:[0-9]{2})",
+        value,
     ):
         raise ValueError(f"not RFC3339: {text!r}")
     if value[-1] in "Zz":

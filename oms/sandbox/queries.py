@@ -49,7 +49,7 @@ def _bound(acct: Account, p: Params, name: str) -> float | None:
     if isinstance(raw, (int, Decimal)):
         return float(raw)
     text = str(raw).strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
+    if re.fullmatch(r"[0-9]{1,11}(\.[0-9]{1,9})?", text):
         return float(text)
     order = acct.orders.get(text)
     if order is None:
@@ -138,7 +138,7 @@ def _trade_bound(acct: Account, p: Params, name: str) -> float | None:
     raw = p.text(name)
     if raw is None:
         return None
-    if re.fullmatch(r"\d+(\.\d+)?", raw):
+    if re.fullmatch(r"[0-9]{1,11}(\.[0-9]{1,9})?", raw):
         return float(raw)
     info = acct.fills.get(raw)
     if info is None:

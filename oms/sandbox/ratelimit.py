@@ -37,12 +37,15 @@ class TierLimits:
     trading_threshold: float
     trading_decay: float  # per second
     max_open_per_pair: int
+    #: Orders scheduled (``starttm`` at least 5 s ahead) that may wait at once; they count as
+    #: open orders too. Over it: ``EOrder:Scheduled orders limit exceeded``.
+    max_scheduled: int = 15
 
 
 TIERS: dict[str, TierLimits] = {
-    "starter": TierLimits(15, 0.33, 60, 1.0, 60),
-    "intermediate": TierLimits(20, 0.5, 125, 2.34, 80),
-    "pro": TierLimits(20, 1.0, 180, 3.75, 225),
+    "starter": TierLimits(15, 0.33, 60, 1.0, 60, 15),
+    "intermediate": TierLimits(20, 0.5, 125, 2.34, 80, 25),
+    "pro": TierLimits(20, 1.0, 180, 3.75, 225, 40),
 }
 
 # (order younger than N seconds, extra count); the first matching row applies.

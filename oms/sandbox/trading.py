@@ -28,6 +28,8 @@ from oms.sandbox.validation import TRIGGERED, OrderSpec, parse_price, parse_volu
 __all__ = ["MarketLike", "TradeLike", "Trading"]
 
 _NS = 1_000_000_000
+#: An order whose starttm is at least this many seconds ahead is a scheduled order.
+SCHEDULED_AHEAD = 5.0
 
 REASON_USER = "User requested"
 REASON_FUNDS = "Out of funds"
@@ -228,11 +230,22 @@ class Trading:
     # -- placing -------------------------------------------------------------------------
 
     def check_open_limits(self, acct: Account, spec: OrderSpec) -> None:
+        """The open-order cap per pair, the scheduled-order cap and cl_ord_id uniqueness
+        (``self._now`` is the placement time)."""
         if (
             self.config.open_orders_limit
             and acct.open_per_pair.get(spec.pair.pair_id, 0) >= acct.limits.max_open_per_pair
         ):
             raise ApiError("EOrder:Orders limit exceeded")
+        if (
+            self.config.open_orders_limit
+            and spec.starttm >= self._now + SCHEDULED_AHEAD
+            and sum(1 for o in acct.open.values() if o.status == "pending")
+            >= acct.limits.max_scheduled
+        ):
+            # Kraken caps scheduled orders by tier (15/25/40), beside the open-order cap
+            # they also count toward; the string is in Kraken's error list.
+            raise ApiError("EOrder:Scheduled orders limit exceeded")
         if spec.cl_ord_id is not None and spec.cl_ord_id in acct.open_by_cl_ord_id:
             raise ApiError("EOrder:Duplicate cl_ord_id")
 

@@ -44,14 +44,18 @@ _SIMULATED = ORDER_TYPES[:7]
 TRIGGERED = ("stop-loss", "take-profit", "stop-loss-limit", "take-profit-limit")
 LIMIT_LIKE = ("limit", "iceberg", "stop-loss-limit", "take-profit-limit")
 _CLOSE_TYPES = ORDER_TYPES[1:9]
+_FOK_TYPES = ("limit", "iceberg", "stop-loss-limit", "take-profit-limit", "trailing-stop-limit")
 _OFLAGS = ("post", "fcib", "fciq", "nompp", "viqc")
 _TIFS = ("GTC", "IOC", "GTD", "FOK")
 _INT32 = (-(2**31), 2**31 - 1)
 _MONTH = 31 * 86400
-_PRICE = re.compile(r"^([+#-]?)(\d+\.?\d*|\.\d+)(%?)$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
-_FREE_TEXT = re.compile(r"^[\x21-\x7e]{1,18}$")
+_PRICE = re.compile(r"([+#-]?)([0-9]{1,18}\.?[0-9]{0,18}|\.[0-9]{1,18})(%?)")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+# "Free format ascii text up to 18 characters" (spec, AddOrder cl_ord_id): printable ASCII
+# without the space, which no source shows and form encoding mangles; the client refuses it
+# too. Matched whole (fullmatch: with `$` a trailing newline got in).
+_FREE_TEXT = re.compile(r"[\x21-\x7e]{1,18}")
 
 
 @attrs.define
@@ -128,7 +132,7 @@ def parse_price(raw: object, name: str, pair: PairLike, ref: Decimal, side: str)
     if isinstance(raw, Decimal) or (isinstance(raw, int) and not isinstance(raw, bool)):
         value = parse_decimal(raw, name)
     elif isinstance(raw, str):
-        match = _PRICE.match(raw.strip())
+        match = _PRICE.fullmatch(raw.strip())
         if not match:
             raise bad
         sign, number, pct = match.groups()
@@ -168,7 +172,7 @@ def parse_volume(raw: object, pair: PairLike, name: str = "volume") -> Decimal:
 
 
 def check_cl_ord_id(value: str) -> str:
-    if _UUID.match(value) or _HEX32.match(value) or _FREE_TEXT.match(value):
+    if any(p.fullmatch(value) for p in (_UUID, _HEX32, _FREE_TEXT)):
         return value
     raise invalid("cl_ord_id")
 
@@ -185,18 +189,18 @@ def _time_param(p: Params, name: str, now: float) -> float:
     # An unencoded "+" arrives as a space: Kraken then refuses the value, and so do we.
     if text.startswith("+"):
         rest = text[1:]
-        if not re.fullmatch(r"\d+(\.\d+)?", rest):
+        if not re.fullmatch(r"[0-9]{1,11}(\.[0-9]{1,9})?", rest):
             raise invalid(name)
         if name == "expiretm" and float(rest) < 5:
             raise invalid(name)
         return now + float(rest)
-    if not re.fullmatch(r"\d+(\.\d+)?", text):
+    if not re.fullmatch(r"[0-9]{1,11}(\.[0-9]{1,9})?", text):
         raise invalid(name)
     return float(text)
 
 
 def parse_deadline(p: Params, received: float) -> float | None:
-    """``deadline`` (RFC3339): refused when already past on receipt or beyond +60 s."""
+    """``deadline`` (RFC3339): refused when under +2 s or beyond +60 s from receipt."""
     text = p.text("deadline")
     if text is None:
         return None
@@ -204,7 +208,8 @@ def parse_deadline(p: Params, received: float) -> float | None:
         deadline = parse_rfc3339(text)
     except ValueError:
         raise invalid("deadline") from None
-    if deadline < received or deadline > received + 60:
+    # The spec: "min now() + 2 seconds, max now() + 60 seconds".
+    if deadline < received + 2 or deadline > received + 60:
         raise invalid("deadline")
     return deadline
 
@@ -231,10 +236,15 @@ def parse_order(
         # does not simulate; refusing is better than pretending.
         raise invalid("ordertype")
     leverage = p.text("leverage")
-    if leverage is not None and leverage.lower() not in ("none", "1", "1:1"):
-        raise ApiError("EOrder:Cannot open position")
+    margin = leverage is not None and leverage.lower() not in ("none", "1", "1:1")
     if p.flag("reduce_only"):
+        if not margin:
+            # Kraken's official SDK: reduce_only requires leverage (placing-orders.md); the
+            # string is the sandbox's choice (none documented).
+            raise invalid("reduce_only")
         raise ApiError("EOrder:Reduce only:No position exists")
+    if margin:
+        raise ApiError("EOrder:Cannot open position")
 
     oflags: list[str] = []
     for flag in p.text_list("oflags") or []:
@@ -244,7 +254,9 @@ def parse_order(
             oflags.append(flag)
     if "fcib" in oflags and "fciq" in oflags:
         raise invalid("oflags")
-    if "post" in oflags and ordertype not in LIMIT_LIKE:
+    if "post" in oflags and ordertype != "limit":
+        # "post: post-only order (available when ordertype = limit)" - not iceberg or the
+        # stop/take-profit limits.
         raise invalid("oflags")
     if "viqc" in oflags:
         # Volume in quote currency is not simulated.
@@ -288,6 +300,10 @@ def parse_order(
     tif = (p.text("timeinforce") or "GTC").upper()
     if tif not in _TIFS:
         raise invalid("timeinforce")
+    if tif == "FOK" and ordertype not in _FOK_TYPES:
+        # FOK needs a limit price (Kraken's official SDK, placing-orders.md); the string is
+        # the sandbox's choice.
+        raise invalid("timeinforce")
     if tif in ("IOC", "FOK") and "post" in oflags:
         raise invalid("timeinforce")
     starttm = _time_param(p, "starttm", now)
@@ -310,6 +326,11 @@ def parse_order(
         kind = raw_close.get("ordertype")
         if kind not in _CLOSE_TYPES or kind in ("trailing-stop", "trailing-stop-limit"):
             raise invalid("close[ordertype]")
+        if cl_ord_id is not None:
+            # Kraken's official SDK: "the exchange rejects both together" (placing-orders.md;
+            # the spec's AddOrderBatch example shows the pair, the SDK's word is taken). The
+            # string is the sandbox's choice.
+            raise invalid("cl_ord_id")
         close = {"ordertype": str(kind)}
         for key in ("price", "price2"):
             if raw_close.get(key) not in (None, ""):
