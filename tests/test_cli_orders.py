@@ -196,9 +196,10 @@ def test_an_order_database_of_another_exchange_is_refused_until_rebound(
     with Sandbox.serve(seed=10, clock=ManualClock(time.time())) as other:
         moved = {**env, "KRAKEN_API_KEY": other.key, "KRAKEN_API_SECRET": other.secret}
         refused = CliRunner().invoke(sync, ["--base-url", other.base_url], env=moved)
-        assert refused.exit_code != 0
+        assert refused.exit_code == 2  # found before anything was sent
         assert other.base_url in refused.output
         assert "--rebind" in refused.output
+        assert "OrderManager(" not in refused.output  # the CLI's words, not Python's
         run(sync, ["--base-url", other.base_url, "--rebind"], moved)
 
 

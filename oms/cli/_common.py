@@ -101,6 +101,8 @@ _WORDS = (
     ("recover() (run before the next placement)", "`oms recover` (or the next `oms place`)"),
     ("recover()", "`oms recover`"),
     ("OrderManager.recover", "`oms recover`"),
+    ("rebind it (OrderManager(rebind=True), oms --rebind)", "pass --rebind"),
+    ("OrderManager(account=...)", "--account"),
 )
 
 

@@ -17,7 +17,7 @@ import click
 from oms._decimal import fmt
 from oms.cli._common import EXIT_USAGE, CliError, cli_errors, credentials_from_env
 from oms.cli._progress import waiting_sleep
-from oms.cli.orders import _db_option, default_db
+from oms.cli.orders import _db_option, default_db, identity_options, identity_settings
 from oms.client import DEFAULT_BASE_URL, KrakenClient
 from oms.errors import InvalidNonce, OmsError
 from oms.manager import OrderManager
@@ -85,6 +85,7 @@ def _fail(n: int, text: str, exc: OmsError | None = None) -> CliError:
     help="Kraken, or a local `oms sandbox` [env KRAKEN_BASE_URL].",
 )
 @_db_option
+@identity_options
 def check(
     pair: str, side: str, live: bool, confirmed: bool, base_url: str, db: Path | None
 ) -> None:
@@ -119,7 +120,9 @@ def check(
     ):
         _basic(client, pair, side)
         if live:
-            manager = OrderManager(client, db or default_db(), sleep=waiting_sleep())
+            manager = OrderManager(
+                client, db or default_db(), sleep=waiting_sleep(), **identity_settings()
+            )
             try:
                 _live(client, manager, pair, side)
             finally:

@@ -179,7 +179,9 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]
     return store
 
 
-def _exchange_options(f: F) -> F:
+def identity_options(f: F) -> F:
+    """``--account``, ``--userref-range`` and ``--rebind``, read back by
+    :func:`identity_settings` (not passed to the command function)."""
     f = click.option(
         "--rebind",
         is_flag=True,
@@ -213,6 +215,21 @@ def _exchange_options(f: F) -> F:
             "sequence on this machine [env OMS_ACCOUNT; default: the API key]."
         ),
     )(f)
+    return f
+
+
+def identity_settings() -> dict[str, Any]:
+    """The OrderManager keywords the identity options set for the running command."""
+    meta = click.get_current_context().meta
+    return {
+        "account": meta.get("oms.account") or None,
+        "userref_range": meta.get("oms.userref_range") or None,
+        "rebind": bool(meta.get("oms.rebind")),
+    }
+
+
+def _exchange_options(f: F) -> F:
+    f = identity_options(f)
     f = click.option(
         "--base-url",
         envvar="KRAKEN_BASE_URL",
@@ -243,7 +260,6 @@ def is_sandbox_url(base_url: str) -> bool:
 @contextmanager
 def _manager(base_url: str, db: Path | None, *, deadline: float = 15.0) -> Iterator[OrderManager]:
     credentials = credentials_from_env()
-    meta = click.get_current_context().meta
     with cli_errors():
         client = KrakenClient(credentials, base_url=base_url, sleep=waiting_sleep())
         try:
@@ -252,9 +268,7 @@ def _manager(base_url: str, db: Path | None, *, deadline: float = 15.0) -> Itera
                 db or default_db(),
                 deadline=deadline,
                 sleep=waiting_sleep(),
-                account=meta.get("oms.account") or None,
-                userref_range=meta.get("oms.userref_range") or None,
-                rebind=bool(meta.get("oms.rebind")),
+                **identity_settings(),
             )
         except BaseException:
             client.close()
