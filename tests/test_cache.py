@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
@@ -414,7 +415,8 @@ def test_a_history_database_is_refused_not_mixed(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="not an oms order cache") as caught:
         OrderCache(path)
     assert caught.value.rule == "database-kind"
-    with sqlite3.connect(path) as conn:  # untouched: no order-cache table was added
+    # Untouched: no order-cache table was added.
+    with contextlib.closing(sqlite3.connect(path)) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert "intents" not in tables
 

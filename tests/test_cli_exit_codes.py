@@ -3,6 +3,7 @@ speaks in one clean line, never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -197,7 +198,7 @@ def test_ctrl_c_during_placement_says_what_became_of_the_intent(
     result = oms(["place", "XBTUSD", "buy", "0.001", "--price", far(sb)], env, 3)
     assert "interrupted during the placement" in result.stderr
     assert "oms recover" in result.stderr
-    with sqlite3.connect(env["OMS_DB"]) as conn:
+    with contextlib.closing(sqlite3.connect(env["OMS_DB"])) as conn:
         (intent_id,) = conn.execute("SELECT id FROM intents").fetchone()
     assert intent_id in result.stderr
 
