@@ -67,6 +67,14 @@ class AccountIdentity:
     key_digest: str | None = None
 
     @classmethod
+    def find(cls, *, key: str | None = None, name: str | None = None) -> AccountIdentity | None:
+        """Like :meth:`of`, or ``None`` when there is neither a key nor a name (a public-only
+        client allocates in its order cache instead)."""
+        if key or name is not None or os.environ.get(ACCOUNT_ENV):
+            return cls.of(key=key, name=name)
+        return None
+
+    @classmethod
     def of(cls, *, key: str | None = None, name: str | None = None) -> AccountIdentity:
         """The identity for an account ``name`` if given (else ``$OMS_ACCOUNT``), or a key."""
         if name is None:

@@ -22,7 +22,7 @@ import enum
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -460,25 +460,27 @@ def _refuse_taken(db: sqlite_utils.Database, userref: int) -> None:
         )
 
 
-def _refuse_rewrites(db: sqlite_utils.Database, rows: Sequence[Mapping[str, Any]]) -> None:
+def _chunks(ids: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """``ids`` in slices SQLite's parameter limit allows, each with its ``?, ?, ...``."""
+    wanted = list(ids)
+    for i in range(0, len(wanted), size):
+        chunk = wanted[i : i + size]
+        yield chunk, ", ".join("?" * len(chunk))
+
+
+def _refuse_rewrite(known: tuple[str, int | None, str, str], new: Mapping[str, Any]) -> None:
     """An order's userref, pair and side never change on Kraken: a row that says otherwise
     for a cached txid comes from another exchange (or account), and must not overwrite the
     order this database knows."""
-    for i in range(0, len(rows), 500):
-        chunk = {r["txid"]: r for r in rows[i : i + 500]}
-        marks = ", ".join("?" * len(chunk))
-        for txid, userref, pair, side in db.execute(
-            f"SELECT txid, userref, pair, side FROM orders WHERE txid IN ({marks})",  # noqa: S608 -- placeholders only
-            list(chunk),
-        ):
-            new = chunk[txid]
-            if (userref, pair, side) != (new["userref"], new["pair"], new["side"]):
-                raise DatabaseBindingError(
-                    f"the exchange reports order {txid} as userref {new['userref']} "
-                    f"{new['side']} {new['pair']}, but this database knows {txid} as userref "
-                    f"{userref} {side} {pair}: it holds another exchange's or account's orders. "
-                    "Nothing was overwritten; use a database of its own for this exchange"
-                )
+    _, userref, pair, side = known
+    if (userref, pair, side) != (new["userref"], new["pair"], new["side"]):
+        txid = new["txid"]
+        raise DatabaseBindingError(
+            f"the exchange reports order {txid} as userref {new['userref']} "
+            f"{new['side']} {new['pair']}, but this database knows {txid} as userref "
+            f"{userref} {side} {pair}: it holds another exchange's or account's orders. "
+            "Nothing was overwritten; use a database of its own for this exchange"
+        )
 
 
 # --- the cache ----------------------------------------------------------------------------
@@ -679,23 +681,28 @@ class OrderCache(SequenceFile):
             if intent_ids and order.txid in intent_ids:
                 row["intent_id"] = intent_ids[order.txid]
             rows.append(row)
-        _refuse_rewrites(db, rows)
+        # One read of what is cached for these txids serves both rules below.
+        known: dict[str, tuple[str, int | None, str, str]] = {}
+        for chunk, marks in _chunks(r["txid"] for r in rows):
+            for cached in db.execute(
+                f"SELECT status, userref, pair, side, txid FROM orders WHERE txid IN ({marks})",  # noqa: S608 -- placeholders only
+                chunk,
+            ):
+                known[cached[4]] = (cached[0], cached[1], cached[2], cached[3])
+        for row in rows:
+            if row["txid"] in known:
+                _refuse_rewrite(known[row["txid"]], row)
         # A closed order never reopens: an "open" row read before it closed (an OpenOrders
         # answer older than the ClosedOrders one) must not overwrite the final state.
-        reopening = [r["txid"] for r in rows if r["status"] not in _CLOSED_VALUES]
-        final: set[str] = set()
-        for i in range(0, len(reopening), 500):
-            chunk = reopening[i : i + 500]
-            marks = ", ".join("?" * len(chunk))
-            final.update(
-                row[0]
-                for row in db.execute(
-                    f"SELECT txid FROM orders WHERE txid IN ({marks}) "  # noqa: S608 -- placeholders only
-                    f"AND status IN ({', '.join('?' * len(_CLOSED_VALUES))})",
-                    [*chunk, *_CLOSED_VALUES],
-                )
+        rows = [
+            r
+            for r in rows
+            if not (
+                r["status"] not in _CLOSED_VALUES
+                and r["txid"] in known
+                and known[r["txid"]][0] in _CLOSED_VALUES
             )
-        rows = [r for r in rows if r["txid"] not in final]
+        ]
         if rows:
             # upsert keeps columns not in the row (intent_id set at placement survives a sync).
             db.table("orders").upsert_all(rows, pk="txid", alter=False)
@@ -751,11 +758,8 @@ class OrderCache(SequenceFile):
     def unsynced(self, txids: Iterable[str]) -> set[str]:
         """Those of ``txids`` known only from the placement's answer, not yet read back from
         the exchange by a sync or a lookup (their status is the ``pending`` written then)."""
-        wanted = list(txids)
         found: set[str] = set()
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in _chunks(txids):
             rows = self._query(
                 f"SELECT txid FROM orders WHERE synced_at IS NULL AND txid IN ({marks})",  # noqa: S608 -- placeholders only
                 chunk,
@@ -897,16 +901,19 @@ class OrderCache(SequenceFile):
         rows = self._query(f"SELECT txid FROM orders {where}", params)  # noqa: S608 -- fixed fragments only
         return {r["txid"] for r in rows}
 
-    def mark_missing(self, txid: str, *, at: float, note: str) -> bool:
-        """Record that the exchange does not know cached order ``txid`` (asked by itself, it
-        answered ``note``), so it stops counting as open and stops being asked for at every
-        sync. Seeing the order on the exchange again clears the mark."""
+    def mark_missing(self, notes: Mapping[str, str], *, at: float) -> int:
+        """Record that the exchange does not know the cached orders ``notes`` names (asked
+        for by itself, each answered its note), in one transaction, so they stop counting as
+        open and stop being asked for at every sync. Seeing an order on the exchange again
+        clears its mark. Returns how many cached orders were marked."""
+        if not notes:
+            return 0
         with self._write() as db:
-            cursor = db.execute(
+            cursor = db.conn.executemany(
                 "UPDATE orders SET missing_at = ?, missing_note = ? WHERE txid = ?",
-                [at, note, txid],
+                [[at, note, txid] for txid, note in notes.items()],
             )
-            return bool(cursor.rowcount)
+            return int(cursor.rowcount)
 
     def missing_orders(self) -> list[tuple[Order, float, str]]:
         """Cached orders the exchange said it does not know: (order, when, what it said)."""
@@ -917,11 +924,8 @@ class OrderCache(SequenceFile):
 
     def placed_here(self, txids: Iterable[str]) -> set[str]:
         """Which of ``txids`` this database placed (an intent answers for them)."""
-        ids = list(dict.fromkeys(txids))
         found: set[str] = set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in _chunks(dict.fromkeys(txids)):
             rows = self._query(
                 f"SELECT txid FROM intents WHERE txid IN ({marks}) "  # noqa: S608 -- placeholders only
                 f"UNION SELECT txid FROM orders WHERE intent_id IS NOT NULL AND txid IN ({marks})",

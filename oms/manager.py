@@ -73,7 +73,7 @@ from oms.models import (
 )
 from oms.orders import DEADLINE_MAX, DEADLINE_MIN, OrderRequest, check_against_pair, check_userref
 from oms.servertime import ServerClock
-from oms.userref import CounterAllocator, UserrefAllocator
+from oms.userref import USERREF_MAX, USERREF_MIN, CounterAllocator, UserrefAllocator
 
 __all__ = [
     "DryRunPlacedOrder",
@@ -88,6 +88,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# Kraken's page and batch size (QueryOrders, ClosedOrders pages, CancelOrderBatch).
 _CANCEL_BATCH = 50
 # A price in plain decimal notation (a relative one starts with + or - or ends with %).
 _ABSOLUTE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -389,7 +390,7 @@ class _Flight:
 
 def _pages(n: int) -> int:
     """Requests a listing of ``n`` orders took (Kraken pages by 50; an empty one is a call)."""
-    return max(1, -(-n // 50))
+    return max(1, -(-n // _CANCEL_BATCH))
 
 
 def _utc(t: float) -> datetime:
@@ -475,11 +476,7 @@ class OrderManager:
         if isinstance(userref_range, str):
             userref_range = parse_userref_range(userref_range)
         key = client.credentials.key if client.credentials is not None else None
-        self.account: AccountIdentity | None = (
-            AccountIdentity.of(key=key, name=account)
-            if key is not None or account is not None or os.environ.get("OMS_ACCOUNT")
-            else None
-        )
+        self.account = AccountIdentity.find(key=key, name=account)
         self.client = client
         self._owns_cache = not isinstance(cache, OrderCache)
         self.cache = cache if isinstance(cache, OrderCache) else OrderCache(cache)
@@ -489,7 +486,7 @@ class OrderManager:
             if allocator is not None:
                 self.allocator: UserrefAllocator = allocator
             else:
-                lo_ref, hi_ref = userref_range if userref_range is not None else (1, 2**31 - 1)
+                lo_ref, hi_ref = userref_range or (USERREF_MIN, USERREF_MAX)
                 self.allocator = (
                     CounterAllocator.for_account(self.account, lo=lo_ref, hi=hi_ref)
                     if self.account is not None
@@ -505,11 +502,11 @@ class OrderManager:
         self.margin = float(margin)
         self.match_slack = float(match_slack)
         self.floor_max_age = float(floor_max_age)
-        self._clock = clock
+        self._clock = clock if clock is not None else _time.time
         self._sleep = sleep
         self._server = ServerClock(
             self._fetch_time,
-            clock=clock if clock is not None else _time.time,
+            clock=self._clock,
             monotonic=monotonic,
             max_age=time_max_age,
         )
@@ -606,20 +603,21 @@ class OrderManager:
         """What this manager knows of Kraken's time (offset, uncertainty, last answer)."""
         return self._server
 
+    def _deadline_bounds(self) -> tuple[float, float]:
+        """How far ahead of :meth:`now` a deadline may lie so that Kraken, by its own clock,
+        sees it within now + 2 s .. now + 60 s, given what the estimate may be off."""
+        room = self._server.uncertainty + 0.5
+        return DEADLINE_MIN.total_seconds() + room, DEADLINE_MAX.total_seconds() - room
+
     def _deadline_ahead(self) -> float:
         """Seconds ahead of :meth:`now` for the next deadline: the configured ``deadline``,
-        widened by what the time estimate may be off, so that Kraken (by its own clock) sees
-        it within now + 2 s .. now + 60 s."""
-        room = self._server.uncertainty + 0.5
-        low = DEADLINE_MIN.total_seconds() + room
-        high = DEADLINE_MAX.total_seconds() - room
+        kept within :meth:`_deadline_bounds`."""
+        low, high = self._deadline_bounds()
         if low > high:
             # A very slow Time answer: measure again (the next one is usually quick).
             self._server.calibrate()
-            room = self._server.uncertainty + 0.5
-            low = DEADLINE_MIN.total_seconds() + room
-            high = max(low, DEADLINE_MAX.total_seconds() - room)
-        return min(max(self.deadline, low), high)
+            low, high = self._deadline_bounds()
+        return min(max(self.deadline, low), max(low, high))
 
     def _wait_past(self, deadline: float) -> None:
         """Sleep until the server's clock is past ``deadline`` (plus the safety margin).
@@ -631,7 +629,7 @@ class OrderManager:
         """
         # Time answers whole seconds: Kraken can confirm no less than the next whole second.
         target = float(math.ceil(deadline + self.margin))
-        local = self._clock if self._clock is not None else _time.time
+        local = self._clock
         ask = False
         for _ in range(1000):
             estimate = self._server.now()
@@ -652,8 +650,7 @@ class OrderManager:
     def _local_now(self) -> float:
         """The time for bookkeeping fields when the server may not be reachable."""
         try:
-            clock = self._clock if self._clock is not None else _time.time
-            return clock() + (self._server.offset or 0.0)
+            return self._server.estimate()
         except Exception:  # an injected clock failing must not stop an intent being marked
             return _time.time()
 
@@ -885,8 +882,7 @@ class OrderManager:
         intent = flight.intent
         assert intent.deadline is not None
         now = self.now()
-        room = self._server.uncertainty + 0.5
-        if intent.deadline - now >= DEADLINE_MIN.total_seconds() + room:
+        if intent.deadline - now >= self._deadline_bounds()[0]:
             return intent
         updated = self.cache.update_intent(
             intent.id,
@@ -1517,9 +1513,6 @@ class OrderManager:
             synced_at=started,
             meta={_SYNC_CURSOR: repr(started - self.match_slack), _SYNC_AT: repr(started)},
         )
-        for txid, note in missing.items():
-            self.cache.mark_missing(txid, at=started, note=note)
-            logger.warning("cached order %s is unknown to the exchange (%s)", txid, note)
         return SyncResult(
             open=len(opened),
             closed=len(closed),
@@ -1531,7 +1524,7 @@ class OrderManager:
 
     def _query_known(self, txids: Sequence[str]) -> tuple[list[Order], dict[str, str]]:
         """QueryOrders for ``txids``: the orders found, and for each txid the exchange does
-        not know, what it answered.
+        not know, what it answered (those are marked missing in the cache).
 
         One unknown txid makes Kraken refuse the whole batch (``EOrder:Invalid order`` or
         ``EOrder:Unknown order``), so a refused batch is asked again one txid at a time: the
@@ -1553,6 +1546,8 @@ class OrderManager:
                     found.extend(self.client.query_orders([txid]))
                 except (UnknownOrder, InvalidOrder) as exc:
                     missing[txid] = f"QueryOrders answered {exc}"
+                    logger.warning("cached order %s is unknown to the exchange (%s)", txid, exc)
+        self.cache.mark_missing(missing, at=self._local_now())
         return found, missing
 
     def _foreign(self, orders: Sequence[Order]) -> list[Order]:
@@ -1629,14 +1624,12 @@ class OrderManager:
         itself is done, and until the next sync the cache keeps the last state it knew
         (never a guessed one)."""
         try:
-            rows, missing = self._query_known(list(txids))
+            rows, _ = self._query_known(list(txids))
             now = self.now()
         except OmsError as exc:
             logger.warning("could not read back %s after a cancel: %s", ", ".join(txids), exc)
             return
         self.cache.upsert_orders(rows, synced_at=now)
-        for txid, note in missing.items():
-            self.cache.mark_missing(txid, at=now, note=note)
 
     @_busy
     def cancel_group(self, group: Group | int) -> GroupCancelResult:
@@ -1738,11 +1731,7 @@ class OrderManager:
         # it is what the caller asked for; leaving it open would leave one of theirs behind.
         own |= {t for t, o in before.items() if any(self._matches(i, o) for i in undecided)}
         strangers = {t for t in before if t not in own}
-        shared: set[int] = set()
-        for txid in strangers:
-            ref = before[txid].userref
-            if ref is not None:
-                shared.add(ref)
+        shared = {ref for t in strangers if (ref := before[t].userref) is not None}
         by_userref = [ref for ref in userrefs if ref not in shared]
         by_txid = sorted(t for t in own if t in before and before[t].userref in shared)
         if strangers:
@@ -1763,8 +1752,6 @@ class OrderManager:
         asked = sorted((own | set(before)) - set(after))
         found, missing = self._query_known(asked)
         final = {o.txid: o for o in found}
-        for txid, note in missing.items():
-            self.cache.mark_missing(txid, at=now, note=note)
         cancelled = {t for t in before if t in final and final[t].status is OrderStatus.CANCELED}
         if result.count > len(cancelled):
             # It cancelled orders that were not open a moment before: placed in between.

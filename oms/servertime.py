@@ -80,6 +80,11 @@ class ServerClock:
         """Server time minus local clock, as last measured."""
         return self._offset
 
+    def estimate(self) -> float:
+        """The local clock corrected by the last measured offset (none yet: uncorrected),
+        without asking ``Time``: for bookkeeping when Kraken may not be reachable."""
+        return self._clock() + (self._offset or 0.0)
+
     def invalidate(self) -> None:
         """Ask ``Time`` again before the next :meth:`now`."""
         self._stale = True
@@ -147,5 +152,4 @@ class ServerClock:
                     raise
                 self._retry_at = self._monotonic() + 5.0
                 logger.warning("could not read Kraken's time (%s); using the last offset", exc)
-        assert self._offset is not None
-        return self._clock() + self._offset
+        return self.estimate()
