@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from cli_support import cli_env
 from click.testing import CliRunner, Result
 
 from oms.auth import key_fingerprint
@@ -28,13 +29,7 @@ def sb() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def env(sb: Sandbox, tmp_path: Path) -> dict[str, str]:
-    return {
-        "KRAKEN_API_KEY": sb.key,
-        "KRAKEN_API_SECRET": sb.secret,
-        "KRAKEN_BASE_URL": sb.base_url,
-        "OMS_DATA_DIR": str(tmp_path),
-        "OMS_DB": str(tmp_path / "orders.db"),
-    }
+    return cli_env(sb, tmp_path)
 
 
 def oms(args: list[str], env: dict[str, str], code: int) -> Result:
