@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -24,9 +25,12 @@ from oms.sandbox.config import SandboxConfig
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Sandbox]:
-    # The system clock: the CLI's order manager checks deadlines against the local clock.
-    # Without rate limits: every command is a new process-like client with a fresh limiter.
-    with Sandbox.serve(seed=5, config=SandboxConfig().without_limits()) as sandbox:
+    # A manual clock started at the real time: the market stands still between the calls
+    # that print the same rows in several formats (on the system clock the ticker moved
+    # between two of them). Without rate limits: every command is a new process-like
+    # client with a fresh limiter.
+    clock = ManualClock(time.time())
+    with Sandbox.serve(seed=5, clock=clock, config=SandboxConfig().without_limits()) as sandbox:
         yield sandbox
 
 
