@@ -13,6 +13,9 @@ Every error says two things a trading program must know before it decides what t
     │   └── DatabaseBindingError   an order database used with another exchange or account
     ├── ResponseShapeError         an answer that does not have the documented shape
     ├── OutcomeUnknownError        the order manager could not decide whether an order exists
+    │   └── PlacementNotRecorded   Kraken placed it, the cache could not record it
+    ├── OrderNotPlaced             every attempt proven absent; the manager gave up
+    ├── DryRunPlacedOrder          a validate=True dry run became a real order
     ├── AllocatorExhausted         a userref allocator has no value left to hand out
     ├── NonceLockTimeout           another process held the key's nonce lock too long
     ├── ServerTimeUnavailable      Kraken's time unknown before a placement: nothing was sent
@@ -58,6 +61,7 @@ __all__ = [
     "CostMinimumNotMet",
     "DatabaseBindingError",
     "DeadlineElapsed",
+    "DryRunPlacedOrder",
     "DuplicateClOrdId",
     "FundingError",
     "HTTPStatusError",
@@ -80,10 +84,12 @@ __all__ = [
     "OmsError",
     "OrderError",
     "OrderMinimumNotMet",
+    "OrderNotPlaced",
     "OrderRateLimitExceeded",
     "OrdersLimitExceeded",
     "OutcomeUnknownError",
     "PermissionDenied",
+    "PlacementNotRecorded",
     "PostOnlyOrder",
     "QueryError",
     "RateLimitError",
@@ -201,6 +207,52 @@ class OutcomeUnknownError(OmsError):
 
 class AllocatorExhausted(OmsError):
     """A userref allocator cannot hand out a value within its range."""
+
+
+class PlacementNotRecorded(OutcomeUnknownError):
+    """Kraken accepted the order (``txid``) but the cache could not record it (the database
+    stayed locked, the disk is full, ...).
+
+    The order exists; its intent is left for :meth:`oms.OrderManager.recover` (run before the
+    next placement), which adopts it by its userref. Do not place it again.
+    """
+
+    def __init__(self, message: str, *, intent_id: str, userref: int, txid: str):
+        super().__init__(message, intent_id=intent_id, userref=userref)
+        self.txid = txid
+
+
+class OrderNotPlaced(OmsError):
+    """The order is provably not on the exchange, and the manager gave up re-sending it.
+
+    Every attempt ended ambiguously and each lookup after its deadline found nothing, so it
+    is certain nothing was placed; sending again (as a new placement) cannot duplicate.
+    """
+
+    outcome_known = True
+    retry_safe = True
+
+    def __init__(self, message: str, *, intent_id: str, userref: int):
+        super().__init__(message)
+        self.intent_id = intent_id
+        self.userref = userref
+
+
+class DryRunPlacedOrder(OmsError):
+    """A dry run (``validate=True``) became a real order: the exchange ignored ``validate``.
+
+    The order was found by its userref after the deadline and is tracked in the cache (its
+    intent is ``placed``); nothing was sent again. Cancel it if it is not wanted.
+    """
+
+    outcome_known = True
+    retry_safe = False
+
+    def __init__(self, message: str, *, intent_id: str, userref: int, txid: str):
+        super().__init__(message)
+        self.intent_id = intent_id
+        self.userref = userref
+        self.txid = txid
 
 
 # --- transport errors ---------------------------------------------------------------------

@@ -729,14 +729,14 @@ def test_an_intent_that_waited_before_its_send_gets_a_fresh_deadline(
     clock = sb.clock
     with make(sb, tmp_path / "t.db", deadline=3) as m:
         group = m.new_group("g")
-        real_write = m._write_intent
+        real_write = m.cache.add_intent
 
         def write_then_wait(*args: Any, **kw: Any) -> Any:
             written = real_write(*args, **kw)
             clock.advance(20)  # e.g. waiting for the group's turn behind a slow placement
             return written
 
-        monkeypatch.setattr(m, "_write_intent", write_then_wait)
+        monkeypatch.setattr(m.cache, "add_intent", write_then_wait)
         placed = m.place(limit(sb), group=group)
         assert placed.placed
         assert placed.attempts == 1

@@ -322,7 +322,9 @@ def exchange_ignores_validate(monkeypatch: pytest.MonkeyPatch, m: OrderManager) 
     the client's own check of the answer then raises ResponseShapeError."""
     client = m.client
 
-    def add_order(request: OrderRequest, *, now: float | None = None) -> AddOrderResult:
+    def add_order(
+        request: OrderRequest, *, now: float | None = None, retry: object = None
+    ) -> AddOrderResult:
         params = attrs.evolve(request, validate=False).to_params(now=now)
         return AddOrderResult.from_api(client.call("AddOrder", **params), validate=True)
 
@@ -379,7 +381,7 @@ def test_recovery_looks_up_a_dry_run_instead_of_declaring_it_absent(
     sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
     with pytest.raises(Crash):
         doomed.place(limit(sb), validate=True)
-    doomed._owner.release()
+    doomed.ownership.release()
     (left,) = doomed.cache.intents(states=[IntentState.PENDING, IntentState.UNKNOWN])
     assert left.validate
     survivor = manager(sb, db)
@@ -490,7 +492,7 @@ def test_recovery_survives_a_time_failure(sb: Sandbox, tmp_path: Path) -> None:
     sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
     with pytest.raises(Crash):
         doomed.place(limit(sb))
-    doomed._owner.release()
+    doomed.ownership.release()
     (left,) = doomed.cache.intents(states=[IntentState.PENDING, IntentState.UNKNOWN])
     survivor = default_clock_manager(sb, db)
     sb.faults.add(method="Time", kind="drop_before_commit", count=8)
@@ -626,20 +628,17 @@ def test_a_recovery_never_overrules_an_attempt_it_did_not_see(
     owner.place(limit(sb))
     sb.faults.add(method="AddOrder", kind="drop_before_commit", count=1)  # attempt 1: nothing
     stale: list[Intent] = []
-    real_next = owner._next_attempt
-
-    def next_attempt(intent: Intent, exc: OmsError) -> Any:
-        stale.append(intent)  # what the recoverer read before the owner moved on
-        return real_next(intent, exc)
-
     real_add = owner.client.add_order
 
     def add(request: OrderRequest, **kw: Any) -> AddOrderResult:
-        if stale:
-            recoverer._resolve_as(stale[0], IntentState.ABSENT, [])
+        if not stale:
+            # Attempt 1: what the recoverer reads before the owner moves on.
+            stale.extend(owner.cache.intents(states=[IntentState.PENDING]))
+        else:
+            # Attempt 2 is on its way: the recoverer's stale verdict lands now.
+            recoverer.recovery.resolve_as(stale[0], IntentState.ABSENT)
         return real_add(request, **kw)
 
-    monkeypatch.setattr(owner, "_next_attempt", next_attempt)
     monkeypatch.setattr(owner.client, "add_order", add)
     placed = owner.place(limit(sb))
     intent = owner.cache.intent(placed.intent_id)
@@ -658,7 +657,7 @@ def test_a_placed_answer_wins_over_an_absent_verdict_reached_meanwhile(
 
     def add(request: OrderRequest, **kw: Any) -> AddOrderResult:
         (intent,) = owner.cache.intents(states=[IntentState.PENDING])
-        recoverer._resolve_as(intent, IntentState.ABSENT, [])  # wrong, but it happened
+        recoverer.recovery.resolve_as(intent, IntentState.ABSENT)  # wrong, but it happened
         return real_add(request, **kw)
 
     monkeypatch.setattr(owner.client, "add_order", add)
@@ -676,13 +675,16 @@ def test_an_absent_verdict_before_the_next_attempt_stops_it(
     owner, recoverer = manager(sb, db), manager(sb, db)
     owner.place(limit(sb))
     sb.faults.add(method="AddOrder", kind="drop_before_commit", count=1)
-    real_next = owner._next_attempt
+    real_closed = owner.client.iter_closed_orders
 
-    def next_attempt(intent: Intent, exc: OmsError) -> Any:
-        recoverer._resolve_as(intent, IntentState.ABSENT, [])
-        return real_next(intent, exc)
+    def closed_orders(**kw: Any) -> Any:
+        # The lookup after attempt 1 ends here; before the owner moves on to attempt 2, a
+        # recoverer judges the intent absent.
+        yield from real_closed(**kw)
+        for intent in owner.cache.intents(states=[IntentState.PENDING]):
+            recoverer.recovery.resolve_as(intent, IntentState.ABSENT)
 
-    monkeypatch.setattr(owner, "_next_attempt", next_attempt)
+    monkeypatch.setattr(owner.client, "iter_closed_orders", closed_orders)
     with pytest.raises(OrderNotPlaced):
         owner.place(limit(sb))
     assert owner.requests["AddOrder"] == 2  # the warm-up and attempt 1; no attempt 2
@@ -696,7 +698,7 @@ _OWNER_CHILD = textwrap.dedent(
     from oms.sandbox import ManualClock, Sandbox
     sb = Sandbox.in_process(seed=3, clock=ManualClock(1.7e9))  # the parent's exchange
     m = OrderManager(sb.client(), sys.argv[1], clock=sb.clock.time, sleep=sb.clock.advance)
-    print(m._owner.token, flush=True)
+    print(m.ownership.token, flush=True)
     sys.stdin.read()  # alive until the parent closes our stdin
     """
 )
@@ -719,7 +721,7 @@ def test_a_live_manager_is_seen_alive_through_any_path_to_its_database(
         monkeypatch.chdir(tmp_path)
         for alias in (tmp_path / "current.db", Path("x.db"), tmp_path / "." / "x.db"):
             other = manager(sb, alias)
-            assert other._owner.alive(token), alias
+            assert other.ownership.alive(token), alias
             other.close()
     finally:
         assert child.stdin is not None
@@ -727,7 +729,7 @@ def test_a_live_manager_is_seen_alive_through_any_path_to_its_database(
         child.wait(timeout=30)
         assert child.stdout is not None
         child.stdout.close()
-    assert not manager(sb, tmp_path / "current.db")._owner.alive(token)
+    assert not manager(sb, tmp_path / "current.db").ownership.alive(token)
 
 
 def test_close_waits_for_a_placement_in_flight(sb: Sandbox, tmp_path: Path) -> None:
@@ -744,7 +746,7 @@ def test_close_waits_for_a_placement_in_flight(sb: Sandbox, tmp_path: Path) -> N
     busy = OrderManager(sb.client(), db, clock=clock.time, sleep=clock.advance)
     _OPENED.append(busy)
     busy.place(limit(sb))
-    busy._sleep = sleep
+    busy.time.sleep = sleep
     sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
     results: list[object] = []
     placing = threading.Thread(target=lambda: results.append(busy.place(limit(sb))))
@@ -1170,7 +1172,7 @@ def test_a_restart_resolves_what_a_crash_left_before_placing(
     sb.faults.add(method="AddOrder", kind=kind, count=1)
     with pytest.raises(Crash):
         doomed.place(limit(sb))  # dies while waiting for the deadline
-    doomed._owner.release()  # what the OS does when the process dies
+    doomed.ownership.release()  # what the OS does when the process dies
     # A real crash leaves it pending; an exception that unwinds marks it unknown first.
     (pending,) = doomed.cache.intents(states=[IntentState.PENDING, IntentState.UNKNOWN])
 
@@ -1194,7 +1196,7 @@ def test_recovery_runs_by_itself_before_the_first_placement(sb: Sandbox, tmp_pat
     sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
     with pytest.raises(Crash):
         doomed.place(limit(sb))
-    doomed._owner.release()
+    doomed.ownership.release()
     survivor = manager(sb, db)
     survivor.place(limit(sb))
     assert survivor.cache.intents(states=[IntentState.PENDING, IntentState.UNKNOWN]) == []
@@ -1295,7 +1297,7 @@ def test_a_lookup_never_adopts_a_placement_in_flight_in_the_same_group(tmp_path:
     m.recover()
     exchange.faults.add(method="AddOrder", kind="drop_before_commit", count=1)
     a_fetching, b_sent, a_looked = threading.Event(), threading.Event(), threading.Event()
-    real_fetch, real_record, real_lookup = m._fetch_by_userref, m._record_placed, m._lookup
+    real_fetch, real_record, real_lookup = m.lookup.by_userref, m.recorder.placed, m.lookup.find
 
     def fetch(*args: Any, **kwargs: Any) -> Any:
         if threading.current_thread().name == "A":
@@ -1316,9 +1318,9 @@ def test_a_lookup_never_adopts_a_placement_in_flight_in_the_same_group(tmp_path:
             if threading.current_thread().name == "A":
                 a_looked.set()
 
-    m._fetch_by_userref = fetch  # type: ignore[method-assign]
-    m._record_placed = record  # type: ignore[method-assign]
-    m._lookup = lookup  # type: ignore[method-assign]
+    m.lookup.by_userref = fetch  # type: ignore[method-assign]
+    m.recorder.placed = record  # type: ignore[method-assign]
+    m.lookup.find = lookup  # type: ignore[method-assign]
     results: dict[str, object] = {}
 
     def run(name: str) -> None:
