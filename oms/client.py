@@ -701,6 +701,7 @@ class KrakenClient:
         *,
         pair: AssetPair | str | None = None,
         now: float | None = None,
+        retry: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> AddOrderResult:
         """Place (or, with ``validate=True``, only check) one order.
@@ -734,7 +735,9 @@ class KrakenClient:
             check_against_pair(request, found)
         # Encoded again after a possible AssetPairs call, so the deadline is checked as sent.
         params = request.to_params(now=sent_at if now is not None else self._clock())
-        answer = AddOrderResult.from_api(self._call("AddOrder", params), validate=request.validate)
+        envelope = self.request("AddOrder", params, retry=retry).payload
+        raise_for_errors(envelope["error"])
+        answer = AddOrderResult.from_api(envelope.get("result"), validate=request.validate)
         self._remember_orders(request.pair, [*answer.txids, request.cl_ord_id])
         return answer
 
