@@ -22,6 +22,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from support import Crash
 
 from oms.auth import key_fingerprint
 from oms.cache import IntentState, OrderCache
@@ -48,10 +49,6 @@ ADD_FAULTS: list[dict[str, Any] | None] = [
     {"kind": "error", "error": "EService:Deadline elapsed"},
     {"kind": "error", "error": "EGeneral:Internal error"},
 ]
-
-
-class Crash(BaseException):
-    """The process dies while the manager waits for a deadline."""
 
 
 class ManagerMachine(RuleBasedStateMachine):
