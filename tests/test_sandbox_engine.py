@@ -214,7 +214,7 @@ def test_engine_bugs_become_internal_error_not_a_crash(monkeypatch: pytest.Monke
     def boom(*args: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setitem(exchange._private, "Balance", boom)
+    monkeypatch.setitem(exchange.private.methods, "Balance", boom)
     assert caller.err("Balance") == "EGeneral:Internal error"
 
 

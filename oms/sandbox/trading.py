@@ -293,9 +293,9 @@ class Trading:
         acct.reserve(asset, amount)
         self._index(acct, order)
         if order.expiretm:
-            self._push_timer(order.expiretm, "expire", order.txid)
+            self.push_timer(order.expiretm, "expire", order.txid)
         if order.starttm > now:
-            self._push_timer(order.starttm, "start", order.txid)
+            self.push_timer(order.starttm, "start", order.txid)
         else:
             self._activate(order, now)
         return order
@@ -336,7 +336,7 @@ class Trading:
         else:
             acct.open_per_pair.pop(order.pair_id, None)
 
-    def _push_timer(self, when: float, kind: str, ref: str) -> None:
+    def push_timer(self, when: float, kind: str, ref: str) -> None:
         heapq.heappush(self.timers, (when, self.next_seq(), kind, ref))
 
     def _activate(self, order: SandboxOrder, now: float, price: Decimal | None = None) -> None:
@@ -600,7 +600,7 @@ class Trading:
             acct.dms_trigger = None
             return None
         acct.dms_trigger = now + timeout
-        self._push_timer(acct.dms_trigger, "dms", acct.key)
+        self.push_timer(acct.dms_trigger, "dms", acct.key)
         return acct.dms_trigger
 
     # -- cancels ---------------------------------------------------------------------------
@@ -740,9 +740,9 @@ class Trading:
         if order.is_open:
             self._index(acct, order)
             if order.status == "pending" and order.starttm:
-                self._push_timer(order.starttm, "start", order.txid)
+                self.push_timer(order.starttm, "start", order.txid)
             if order.expiretm:
-                self._push_timer(order.expiretm, "expire", order.txid)
+                self.push_timer(order.expiretm, "expire", order.txid)
             if order.status == "open":
                 if order.ordertype in TRIGGERED and not order.triggered:
                     self.book(order.pair_id).triggers[order.txid] = None
