@@ -371,13 +371,6 @@ class Exchange:
 
     # -- persistence ---------------------------------------------------------------------
 
-    def use_ids(self, ids: IdFactory) -> None:
-        """Draw every id from ``ids`` from now on (a restored generator)."""
-        self.ids = ids
-        self.trading.ids = ids
-        self.funding.ids = ids
-        self.private.ids = ids
-
     def snapshot(self) -> dict[str, Any]:
         """All state as a JSON-able dict (decimals as strings), for ``--state FILE``.
 

@@ -16,7 +16,6 @@ from oms.sandbox.accounts import Account, AccountConfig
 from oms.sandbox.book import SandboxOrder
 from oms.sandbox.config import SandboxConfig
 from oms.sandbox.funding import FundingTx
-from oms.sandbox.ids import IdFactory
 from oms.sandbox.ratelimit import DecayingCounter
 
 if TYPE_CHECKING:
@@ -92,7 +91,7 @@ def _load_account(exchange: Exchange, entry: Mapping[str, Any]) -> None:
 
 def load(exchange: Exchange, data: Mapping[str, Any]) -> None:
     """Fill a new, empty ``exchange`` (built with :func:`config_of`) from :func:`dump`."""
-    exchange.use_ids(IdFactory.restore(dict(data["ids"])))
+    exchange.ids.load(dict(data["ids"]))
     for entry in data["accounts"]:
         _load_account(exchange, entry)
     # Timers pushed above drew sequence numbers; they only break ties, so the saved
