@@ -130,6 +130,69 @@ def _origin(start: int, stored: TradeCursor | None) -> int:
     return min(stored.origin, start)
 
 
+def _check_sync_args(
+    pair: object,
+    since: int | None,
+    max_pages: int | None,
+    stop_at_ns: int | None,
+    count: int | None,
+    pace: float,
+) -> None:
+    if not isinstance(pair, str) or not pair.strip():
+        raise ValidationError("pair must be a non-empty string", field="pair")
+    _check_int(since, "since", low=0)
+    _check_int(max_pages, "max_pages", low=1)
+    _check_int(stop_at_ns, "stop_at_ns", low=0)
+    _check_int(count, "count", low=1)
+    if count is not None and count > 1000:
+        raise ValidationError("count must be 1..1000", field="count", rule="range")
+    if not pace >= 0:
+        raise ValidationError("pace must be >= 0 seconds", field="pace", rule="range")
+
+
+def _pacer(
+    pace: float, sleep: Callable[[float], object], clock: Callable[[], float]
+) -> Callable[[], None]:
+    """A function to call before each request: it sleeps until ``pace`` seconds have passed
+    since the previous one (the first goes at once)."""
+    next_request = clock()
+
+    def wait_turn() -> None:
+        nonlocal next_request
+        wait = next_request - clock()
+        if wait > 0:
+            sleep(wait)
+        next_request = clock() + pace
+
+    return wait_turn
+
+
+def _limit_reached(
+    cursor: int, pages: int, stop_at_ns: int | None, max_pages: int | None
+) -> StopReason | None:
+    if stop_at_ns is not None and cursor >= stop_at_ns:
+        return StopReason.STOP_AT
+    if max_pages is not None and pages >= max_pages:
+        return StopReason.MAX_PAGES
+    return None
+
+
+def _page_end(
+    has_trades: bool, last: int | None, advances: bool, inserted: int
+) -> tuple[StopReason, int | None] | None:
+    """Why paging ends after this page (and the ``last`` of a stall), or None to go on."""
+    if not has_trades or last is None:
+        # An empty page, or an empty `last`: Kraken's end of pagination.
+        return StopReason.CAUGHT_UP, None
+    if not advances:
+        # A page that only repeats what is stored is the present (Kraken may include
+        # the trade at `since`); new trades without a new cursor would loop forever.
+        if inserted:
+            return StopReason.STALLED, last
+        return StopReason.CAUGHT_UP, None
+    return None
+
+
 def sync_trades(
     client: TradesSource,
     store: HistoryStore,
@@ -156,17 +219,7 @@ def sync_trades(
     Kraken's page size (1..1000; Kraken's default 1000). ``on_page(pages, received,
     inserted, cursor)`` is called after each page is stored (the CLI draws progress with it).
     """
-    if not isinstance(pair, str) or not pair.strip():
-        raise ValidationError("pair must be a non-empty string", field="pair")
-    _check_int(since, "since", low=0)
-    _check_int(max_pages, "max_pages", low=1)
-    _check_int(stop_at_ns, "stop_at_ns", low=0)
-    _check_int(count, "count", low=1)
-    if count is not None and count > 1000:
-        raise ValidationError("count must be 1..1000", field="count", rule="range")
-    if not pace >= 0:
-        raise ValidationError("pace must be >= 0 seconds", field="pace", rule="range")
-
+    _check_sync_args(pair, since, max_pages, stop_at_ns, count, pace)
     pair_id = store.resolve(pair)
     stored = store.position(pair_id) if pair_id is not None else None
     start = since if since is not None else (stored.cursor if stored is not None else 0)
@@ -174,18 +227,13 @@ def sync_trades(
     cursor = start
     pages = received = inserted = 0
     stalled_last: int | None = None
-    next_request = clock()
+    wait_turn = _pacer(pace, sleep, clock)
     while True:
-        if stop_at_ns is not None and cursor >= stop_at_ns:
-            reason = StopReason.STOP_AT
+        limit = _limit_reached(cursor, pages, stop_at_ns, max_pages)
+        if limit is not None:
+            reason = limit
             break
-        if max_pages is not None and pages >= max_pages:
-            reason = StopReason.MAX_PAGES
-            break
-        wait = next_request - clock()
-        if wait > 0:
-            sleep(wait)
-        next_request = clock() + pace
+        wait_turn()
         page = client.trades(pair, since=cursor, count=count)
         pages += 1
         if pair_id is None:
@@ -212,15 +260,9 @@ def sync_trades(
         inserted += write.inserted
         if on_page is not None:
             on_page(pages, received, inserted, last if advances and last is not None else cursor)
-        if not page.trades or last is None:
-            # An empty page, or an empty `last`: Kraken's end of pagination.
-            reason = StopReason.CAUGHT_UP
-            break
-        if not advances:
-            # A page that only repeats what is stored is the present (Kraken may include
-            # the trade at `since`); new trades without a new cursor would loop forever.
-            reason = StopReason.STALLED if write.inserted else StopReason.CAUGHT_UP
-            stalled_last = last if write.inserted else None
+        end = _page_end(bool(page.trades), last, advances, write.inserted)
+        if end is not None:
+            reason, stalled_last = end
             break
         assert last is not None  # advances
         cursor = last

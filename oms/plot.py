@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oms.errors import OmsError
+# PlotUnavailable lives in the one error tree; importable from here, where it is raised.
+from oms.errors import PlotUnavailable
 
 if TYPE_CHECKING:
     from oms.cli.demo import DemoStory
@@ -25,10 +26,6 @@ SIZE = (12.0, 7.5)
 DPI = 100
 
 INSTALL_HINT = "plotting needs matplotlib: pip install 'oms[plot]'"
-
-
-class PlotUnavailable(OmsError):
-    """matplotlib is not installed (``pip install 'oms[plot]'``)."""
 
 
 def require_matplotlib() -> Any:

@@ -4,8 +4,9 @@ that signs requests for an :class:`~oms.sandbox.engine.Exchange` without any tra
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from typing import Any
 
 import attrs
@@ -221,3 +222,45 @@ def limit(pair: str, side: str, price: str, volume: str, **extra: Any) -> dict[s
         "volume": volume,
         **extra,
     }
+
+
+# -- orders (the test_sandbox_{trading,execution,validation,amend} modules) ---------------
+
+BASE = limit("XBTUSD", "buy", "40000", "0.01")
+TXID = re.compile(r"^O[A-Z2-7]{5}-[A-Z2-7]{5}-[A-Z2-7]{6}$")
+TICK_PAIR = PairSpec(
+    pair_id="XTICKZUSD",
+    altname="TICKUSD",
+    wsname="TICK/USD",
+    base="XETH",
+    quote="ZUSD",
+    pair_decimals=2,
+    lot_decimals=8,
+    cost_decimals=5,
+    ordermin="0.01",
+    costmin="0.5",
+    tick_size="0.05",
+    start_price="10.00",
+)
+
+
+def make_orders(**kw: Any) -> tuple[Any, Caller, Any, StubMarket]:
+    """:func:`make` at 50,000 USD per XBT, without rate limits."""
+    kw.setdefault("prices", {"XXBTZUSD": "50000.0"})
+    kw.setdefault("config", SandboxConfig(trading_rate_limit=False, rest_rate_limit=False))
+    exchange, caller, clock, market = make(**kw)
+    return exchange, caller, clock, market
+
+
+def place(caller: Caller, params: dict[str, Any], **kw: Any) -> str:
+    txid: str = caller.ok("AddOrder", params, **kw)["txid"][0]
+    return txid
+
+
+def info(caller: Caller, txid: str) -> dict[str, Any]:
+    result: dict[str, Any] = caller.ok("QueryOrders", {"txid": txid, "trades": True})[txid]
+    return result
+
+
+def fee(cost: Decimal, percent: Decimal, places: int) -> Decimal:
+    return (cost * percent / 100).quantize(Decimal(1).scaleb(-places), rounding=ROUND_UP)

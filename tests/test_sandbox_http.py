@@ -232,16 +232,21 @@ def _eventually(check: Any, seconds: float = 3.0) -> bool:
     ids=lambda v: json.dumps(v) if isinstance(v, dict) else None,
 )
 def test_every_fault_kind(
-    target: Target, options: dict[str, Any], seen: str, committed: bool
+    target: Target,
+    options: dict[str, Any],
+    seen: str,
+    committed: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     userref = next(_USERREFS)
     target.sb.faults.add(method="AddOrder", count=1, **options)
-    started = time.monotonic()
-    outcome = _outcome(target, userref, timeout=0.15)
-    elapsed = time.monotonic() - started
+    slept: list[float] = []
+    with monkeypatch.context() as patch:
+        if target.kind == "inproc":
+            patch.setattr(time, "sleep", slept.append)
+        outcome = _outcome(target, userref, timeout=0.15)
     assert outcome.startswith(seen)
-    if target.kind == "inproc":
-        assert elapsed < 0.1  # the adapter never sleeps on the system clock
+    assert slept == []  # in process, the adapter never sleeps on the system clock
     if target.kind == "http" and options.get("when") == "before" and "delay" in options:
         # The late request still carries its nonce: any signed call made before it lands
         # would make the exchange refuse it (EAPI:Invalid nonce), exactly as Kraken would.
@@ -253,6 +258,35 @@ def test_every_fault_kind(
     # The rule was used up: the next order goes through.
     assert _outcome(target, userref + 10_000, timeout=5) == "ok"
     assert [f.kind.value for f in target.sb.faults.fired] == [options["kind"]]
+
+
+@pytest.mark.parametrize(
+    ("options", "waited"),
+    [
+        # Committed, answer later than the read timeout: the client waited its timeout.
+        ({"kind": "delay", "delay": 0.5}, 0.15),
+        # Reached the exchange late: it waited the whole delay first.
+        ({"kind": "delay", "delay": 0.3, "when": "before"}, 0.3),
+    ],
+)
+def test_in_process_delays_move_the_sandbox_clock_instead_of_sleeping(
+    options: dict[str, Any], waited: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    sb = Sandbox.in_process(clock=clock, config=SandboxConfig().without_limits())
+    assert sb.adapter is not None
+    with requests.Session() as session:
+        session.headers.update(UA)
+        session.mount(IN_PROCESS_URL, sb.adapter)
+        sb.faults.add(method="AddOrder", count=1, **options)
+        slept: list[float] = []
+        monkeypatch.setattr(time, "sleep", slept.append)
+        before = clock.time()
+        assert _outcome(Target(sb, session, "inproc"), next(_USERREFS), timeout=0.15) == (
+            "ReadTimeout"
+        )
+    assert clock.time() - before == pytest.approx(waited)
+    assert slept == []
 
 
 def test_rate_limit_on_other_methods_is_the_rest_counter(target: Target) -> None:

@@ -183,3 +183,35 @@ class Account:
         if counter is None:
             counter = self.trading[pair_id] = DecayingCounter(0.0, self.created)
         return counter
+
+    # -- the open-order indexes (kept in step by the trading engine) --------------------
+
+    def add_open(self, order: SandboxOrder) -> None:
+        """A new open (or pending) order: retained, open, and in its indexes."""
+        self.orders[order.txid] = order
+        self.open[order.txid] = order
+        if order.userref is not None:
+            self.open_by_userref.setdefault(order.userref, {})[order.txid] = None
+        if order.cl_ord_id is not None:
+            self.open_by_cl_ord_id[order.cl_ord_id] = order.txid
+        self.open_per_pair[order.pair_id] = self.open_per_pair.get(order.pair_id, 0) + 1
+
+    def remove_open(self, order: SandboxOrder) -> None:
+        """An order no longer open: out of the open indexes (still retained)."""
+        self.open.pop(order.txid, None)
+        if order.userref is not None:
+            group = self.open_by_userref.get(order.userref)
+            if group is not None:
+                group.pop(order.txid, None)
+                if not group:
+                    del self.open_by_userref[order.userref]
+        if (
+            order.cl_ord_id is not None
+            and self.open_by_cl_ord_id.get(order.cl_ord_id) == order.txid
+        ):
+            del self.open_by_cl_ord_id[order.cl_ord_id]
+        left = self.open_per_pair.get(order.pair_id, 0) - 1
+        if left > 0:
+            self.open_per_pair[order.pair_id] = left
+        else:
+            self.open_per_pair.pop(order.pair_id, None)

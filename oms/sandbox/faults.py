@@ -199,6 +199,58 @@ class FaultRule:
         }
 
 
+def _kind(kind: FaultKind | str) -> FaultKind:
+    try:
+        return FaultKind(kind)
+    except ValueError:
+        choices = ", ".join(k.value for k in FaultKind)
+        raise ValueError(f"unknown fault kind {kind!r} (one of: {choices})") from None
+
+
+def _count(count: int | None, probability: float | None) -> int | None:
+    """How many times the rule fires: ``count``, 1 by default, unbounded for a probability."""
+    if probability is not None and not 0 < probability <= 1:
+        raise ValueError(f"probability must be in (0, 1], got {probability!r}")
+    if probability is None and count is None:
+        return 1
+    if count is not None and (isinstance(count, bool) or count < 1):
+        raise ValueError(f"count must be >= 1, got {count!r}")
+    return count
+
+
+def _when(kind: FaultKind, when: str | None, status: int) -> str:
+    """``before`` or ``after`` commit: fixed for drops, else as given or the kind's default."""
+    if kind is FaultKind.DROP_AFTER_COMMIT:
+        if when not in (None, "after"):
+            raise ValueError("drop_after_commit strikes after commit; use drop_before_commit")
+        return "after"
+    if kind is FaultKind.DROP_BEFORE_COMMIT:
+        if when not in (None, "before"):
+            raise ValueError("drop_before_commit strikes before commit")
+        return "before"
+    if when is None:
+        late = kind is FaultKind.DELAY or (kind is FaultKind.HTML and status >= 500)
+        return "after" if late else "before"
+    if when not in _WHEN:
+        raise ValueError(f"when must be 'before' or 'after', got {when!r}")
+    return when
+
+
+def _check_delay(kind: FaultKind, delay: float | None) -> None:
+    if kind is FaultKind.DELAY:
+        if delay is None or delay <= 0:
+            raise ValueError("a delay fault needs delay > 0 (seconds)")
+    elif delay is not None:
+        raise ValueError("delay only applies to kind='delay'")
+
+
+def _check_error(kind: FaultKind, error: str | None) -> None:
+    if kind is FaultKind.ERROR and not error:
+        raise ValueError("kind='error' needs error='E...:...' (a Kraken error string)")
+    if error is not None and not (error.startswith("E") and ":" in error):
+        raise ValueError(f"error must be a Kraken error string like 'EService:Busy': {error!r}")
+
+
 class Faults:
     """The fault rules of one sandbox, thread-safe and deterministic for a given ``seed``.
 
@@ -236,48 +288,18 @@ class Faults:
         calls; with it, each matching call fires with that probability (seeded), at most
         ``count`` times if given. ``skip`` lets that many matching calls through first.
         """
-        try:
-            fault_kind = FaultKind(kind)
-        except ValueError:
-            choices = ", ".join(k.value for k in FaultKind)
-            raise ValueError(f"unknown fault kind {kind!r} (one of: {choices})") from None
+        fault_kind = _kind(kind)
         if not method or not isinstance(method, str):
             raise ValueError("method must be a Kraken method name or '*'")
-        if probability is not None and not 0 < probability <= 1:
-            raise ValueError(f"probability must be in (0, 1], got {probability!r}")
-        if probability is None and count is None:
-            count = 1
-        if count is not None and (isinstance(count, bool) or count < 1):
-            raise ValueError(f"count must be >= 1, got {count!r}")
+        count = _count(count, probability)
         if skip < 0:
             raise ValueError(f"skip must be >= 0, got {skip!r}")
         status = 502 if status is None else int(status)
         if fault_kind is FaultKind.HTML and not 400 <= status <= 599:
             raise ValueError(f"html status must be 4xx or 5xx, got {status!r}")
-        if fault_kind is FaultKind.DROP_AFTER_COMMIT:
-            if when not in (None, "after"):
-                raise ValueError("drop_after_commit strikes after commit; use drop_before_commit")
-            when = "after"
-        elif fault_kind is FaultKind.DROP_BEFORE_COMMIT:
-            if when not in (None, "before"):
-                raise ValueError("drop_before_commit strikes before commit")
-            when = "before"
-        elif when is None:
-            if fault_kind is FaultKind.DELAY or (fault_kind is FaultKind.HTML and status >= 500):
-                when = "after"
-            else:
-                when = "before"
-        if when not in _WHEN:
-            raise ValueError(f"when must be 'before' or 'after', got {when!r}")
-        if fault_kind is FaultKind.DELAY:
-            if delay is None or delay <= 0:
-                raise ValueError("a delay fault needs delay > 0 (seconds)")
-        elif delay is not None:
-            raise ValueError("delay only applies to kind='delay'")
-        if fault_kind is FaultKind.ERROR and not error:
-            raise ValueError("kind='error' needs error='E...:...' (a Kraken error string)")
-        if error is not None and not (error.startswith("E") and ":" in error):
-            raise ValueError(f"error must be a Kraken error string like 'EService:Busy': {error!r}")
+        when = _when(fault_kind, when, status)
+        _check_delay(fault_kind, delay)
+        _check_error(fault_kind, error)
         with self._lock:
             rule = FaultRule(
                 id=self._next_id,

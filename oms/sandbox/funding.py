@@ -28,6 +28,8 @@ import heapq
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from oms._decimal import fmt
 from oms.sandbox.accounts import Account
 from oms.sandbox.assets import AssetSpec, AssetTable
@@ -399,28 +401,16 @@ class Funding:
         end = p.integer("end", low=0)
         limit = p.integer("limit", low=1, default=25 if kind == "deposit" else 500)
         assert limit is not None
-        raw_cursor = p.raw("cursor")
-        paged = False
-        after: tuple[int, int] | None = None
-        if isinstance(raw_cursor, bool):
-            paged = raw_cursor
-        elif isinstance(raw_cursor, str) and raw_cursor != "":
-            lowered = raw_cursor.lower()
-            if lowered in ("true", "1"):
-                paged = True
-            elif lowered not in ("false", "0"):
-                paged = True
-                after = _decode_cursor(raw_cursor)
-        items = [
-            tx
-            for tx in acct.funding.values()
-            if tx.kind == kind
-            and (spec is None or tx.asset == spec.asset_id)
-            and (method is None or tx.method == method)
-            and (aclass is None or aclass == "currency")
-            and (start is None or tx.time >= start)
-            and (end is None or tx.time <= end)
-        ]
+        paged, after = _cursor(p.raw("cursor"))
+        wanted = _StatusFilter(
+            kind=kind,
+            asset_id=spec.asset_id if spec is not None else None,
+            method=method,
+            aclass=aclass,
+            start=start,
+            end=end,
+        )
+        items = [tx for tx in acct.funding.values() if wanted.matches(tx)]
         items.sort(key=lambda tx: (tx.time, tx.seq), reverse=True)
         if after is not None:
             items = [tx for tx in items if (tx.time, tx.seq) < after]
@@ -456,6 +446,42 @@ class Funding:
         self.seq = max(self.seq, tx.seq)
         if tx.next_step is not None:
             heapq.heappush(self.timers, (tx.next_step, self._next_seq(), tx.account, tx.refid))
+
+
+@attrs.frozen
+class _StatusFilter:
+    """DepositStatus / WithdrawStatus filters; ``None`` lets everything through."""
+
+    kind: str
+    asset_id: str | None
+    method: str | None
+    aclass: str | None
+    start: int | None
+    end: int | None
+
+    def matches(self, tx: FundingTx) -> bool:
+        return (
+            tx.kind == self.kind
+            and (self.asset_id is None or tx.asset == self.asset_id)
+            and (self.method is None or tx.method == self.method)
+            and (self.aclass is None or self.aclass == "currency")
+            and (self.start is None or tx.time >= self.start)
+            and (self.end is None or tx.time <= self.end)
+        )
+
+
+def _cursor(raw: object) -> tuple[bool, tuple[int, int] | None]:
+    """``cursor``: ``true`` asks for pages, a cursor from ``next_cursor`` continues them."""
+    if isinstance(raw, bool):
+        return raw, None
+    if not isinstance(raw, str) or raw == "":
+        return False, None
+    lowered = raw.lower()
+    if lowered in ("true", "1"):
+        return True, None
+    if lowered in ("false", "0"):
+        return False, None
+    return True, _decode_cursor(raw)
 
 
 def _encode_cursor(time: int, seq: int) -> str:

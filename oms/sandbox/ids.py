@@ -74,3 +74,8 @@ class IdFactory:
         if not isinstance(seed, int) or not isinstance(counters, dict):
             raise ValueError("bad id factory snapshot")
         return cls(seed, {str(k): int(v) for k, v in counters.items()})
+
+    def load(self, data: dict[str, object]) -> None:
+        """Continue from :meth:`snapshot`, in place: everything holding this factory follows."""
+        restored = IdFactory.restore(data)
+        self.seed, self.counters = restored.seed, restored.counters

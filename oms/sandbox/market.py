@@ -32,6 +32,7 @@ from oms.sandbox.tape import (
     Tape,
     side_code,
 )
+from oms.sandbox.views import book_levels, ohlc_rows, vwap
 
 __all__ = [
     "DEFAULT_PAIRS",
@@ -315,35 +316,15 @@ class Market:
             first = self.first_trade_ns // NS
             first -= first % step
             start = max(first, current - (OHLC_MAX_BARS - 1) * step)
-            rows: list[list[object]] = []
-            prev_close: int | None = None
-            if start > first:
-                prev_close = tape.close_before(start * NS)
-            for bar in range(start, current + step, step):
-                agg = tape.aggregate(bar * NS, (bar + step) * NS, self.visible_ns)
-                if agg is None:
-                    if prev_close is None:
-                        continue
-                    price = tape.price_dec(prev_close)
-                    if since is None or bar > since or bar == current:
-                        text = fmt(price)
-                        rows.append([bar, text, text, text, text, text, fmt(tape.vol_dec(0)), 0])
-                    continue
-                prev_close = agg[4]
-                if since is not None and bar <= since and bar != current:
-                    continue
-                rows.append(
-                    [
-                        bar,
-                        fmt(tape.price_dec(agg[2])),
-                        fmt(tape.price_dec(agg[5])),
-                        fmt(tape.price_dec(agg[6])),
-                        fmt(tape.price_dec(agg[4])),
-                        fmt(_vwap(tape, agg)),
-                        fmt(tape.vol_dec(agg[7])),
-                        agg[0],
-                    ]
-                )
+            rows = ohlc_rows(
+                tape,
+                start=start,
+                first=first,
+                current=current,
+                step=step,
+                since=since,
+                visible_ns=self.visible_ns,
+            )
         return rows, current - step
 
     def ticker(self, pair_id: str, now: float | None = None) -> dict[str, Any]:
@@ -368,8 +349,8 @@ class Market:
             if agg is None:
                 p = px(last_ticks)
                 return fmt(tape.vol_dec(0)), p, 0, p, p
-            vwap = fmt(_vwap(tape, agg, TAPE_PRICE_DECIMALS))
-            return fmt(tape.vol_dec(agg[7])), vwap, agg[0], px(agg[6]), px(agg[5])
+            average = fmt(vwap(tape, agg, TAPE_PRICE_DECIMALS))
+            return fmt(tape.vol_dec(agg[7])), average, agg[0], px(agg[6]), px(agg[5])
 
         t_vol, t_vwap, t_n, t_low, t_high = stats(today)
         d_vol, d_vwap, d_n, d_low, d_high = stats(day)
@@ -406,36 +387,13 @@ class Market:
         return int(tape.spec.start_price / tape.spec.tick_size)
 
     def _book(self, tape: Tape, count: int) -> dict[str, list[list[object]]]:
-        found = tape.market_at_or_before(self.visible_ns)
-        if found is None:
-            anchor_t, mid = 0, self._start_ticks(tape)
-        else:
-            blk = tape.block(found[0])
-            anchor_t, mid = blk.times[found[1]], blk.prices[found[1]]
-        half = max(1, round(mid * 0.00002))
-        gap = max(1, round(mid * 0.00001))
-        now_s = self.visible_ns // NS
-        sides: dict[str, list[list[object]]] = {}
-        for name, sign in (("asks", 1), ("bids", -1)):
-            # One source per side, so the top levels do not depend on how many were asked for.
-            rng = tape.rng(f"book-{name}", anchor_t)
-            levels: list[list[object]] = []
-            price = mid + sign * half
-            for _ in range(count):
-                if price <= 0:
-                    break
-                notional = math.exp(rng.gauss(self._params.log_notional + 1.5, 1.0))
-                lots = max(tape.min_lots, int(notional / (price * tape.tick_f) * tape.lot_scale))
-                levels.append(
-                    [
-                        fmt(tape.price_dec(price, TAPE_PRICE_DECIMALS)),
-                        fmt(tape.vol_dec(lots)),
-                        now_s - rng.randrange(0, 120),
-                    ]
-                )
-                price += sign * gap * rng.randint(1, 4)
-            sides[name] = levels
-        return sides
+        return book_levels(
+            tape,
+            visible_ns=self.visible_ns,
+            count=count,
+            start_ticks=self._start_ticks(tape),
+            log_notional=self._params.log_notional,
+        )
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -493,9 +451,3 @@ class Market:
         market.emitted_ns = int(data["emitted_ns"])
         market.horizon_ns = int(data.get("horizon_ns", market.visible_ns))
         return market
-
-
-def _vwap(tape: Tape, agg: Agg, min_decimals: int = 0) -> Decimal:
-    places = max(tape.spec.pair_decimals, min_decimals)
-    value = Decimal(agg[8]) * tape.spec.tick_size / Decimal(agg[7])
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)

@@ -23,7 +23,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -382,58 +382,74 @@ class SandboxServer:
     def admin(self, verb: str, path: str, payload: Any) -> tuple[int, Any]:
         """Answer one admin call: (HTTP status, JSON-ready result)."""
         path = path.rstrip("/")
-        clock = self.exchange.clock
-        if path == "" and verb == "GET":
-            return 200, {
-                "base_url": self.base_url,
-                "time": clock.time(),
-                "manual_clock": isinstance(clock, ManualClock),
-                "pairs": [p.pair_id for p in self.exchange.market.pairs],
-                "faults": self.faults.to_list(),
-            }
-        if path == "/faults":
-            if verb == "GET":
-                return 200, {"rules": self.faults.to_list(), "fired": len(self.faults.fired)}
-            if verb in ("POST", "PUT"):
-                items = payload if isinstance(payload, list) else [payload]
-                if not all(isinstance(item, dict) for item in items):
-                    raise _AdminError(400, "post a fault object or a list of them")
-                added = self.faults.extend(items)
-                return 201, {"rules": [rule.to_dict() for rule in added]}
-            if verb == "DELETE":
-                self.faults.clear()
-                return 200, {"rules": []}
-        if path == "/faults/clear" and verb == "POST":
-            self.faults.clear()
-            return 200, {"rules": []}
+        routes: dict[tuple[str, str], Callable[[Any], tuple[int, Any]]] = {
+            ("GET", ""): self._admin_status,
+            ("GET", "/faults"): self._admin_faults,
+            ("POST", "/faults"): self._admin_add_faults,
+            ("PUT", "/faults"): self._admin_add_faults,
+            ("DELETE", "/faults"): self._admin_clear_faults,
+            ("POST", "/faults/clear"): self._admin_clear_faults,
+            ("GET", "/clock"): self._admin_clock,
+            ("POST", "/clock"): self._admin_set_clock,
+            ("POST", "/advance"): self._admin_advance,
+            ("GET", "/state"): lambda _: (200, self.exchange.snapshot()),
+        }
+        handler = routes.get((verb, path))
+        if handler is not None:
+            return handler(payload)
         if path.startswith("/faults/") and verb == "DELETE":
             rule_id = int(path.rsplit("/", 1)[1])
             if not self.faults.remove(rule_id):
                 raise _AdminError(404, f"no fault rule {rule_id}")
             return 200, {"removed": rule_id}
-        if path == "/clock":
-            if verb == "GET":
-                return 200, {"time": clock.time(), "manual": isinstance(clock, ManualClock)}
-            if verb == "POST":
-                if not isinstance(clock, ManualClock):
-                    raise _AdminError(
-                        409, "the sandbox runs on the system clock; start it with a manual clock"
-                    )
-                data = payload or {}
-                if not isinstance(data, dict) or not {"advance", "set"} & set(data):
-                    raise _AdminError(400, 'post {"advance": seconds} or {"set": unix_time}')
-                if "advance" in data:
-                    clock.advance(float(data["advance"]))
-                if "set" in data:
-                    clock.set(float(data["set"]))
-                self.exchange.advance()
-                return 200, {"time": clock.time()}
-        if path == "/advance" and verb == "POST":
-            self.exchange.advance()
-            return 200, {"time": clock.time()}
-        if path == "/state" and verb == "GET":
-            return 200, self.exchange.snapshot()
         raise _AdminError(404, f"no admin endpoint {verb} {ADMIN_PREFIX}{path}")
+
+    def _admin_status(self, payload: Any) -> tuple[int, Any]:
+        clock = self.exchange.clock
+        return 200, {
+            "base_url": self.base_url,
+            "time": clock.time(),
+            "manual_clock": isinstance(clock, ManualClock),
+            "pairs": [p.pair_id for p in self.exchange.market.pairs],
+            "faults": self.faults.to_list(),
+        }
+
+    def _admin_faults(self, payload: Any) -> tuple[int, Any]:
+        return 200, {"rules": self.faults.to_list(), "fired": len(self.faults.fired)}
+
+    def _admin_add_faults(self, payload: Any) -> tuple[int, Any]:
+        items = payload if isinstance(payload, list) else [payload]
+        if not all(isinstance(item, dict) for item in items):
+            raise _AdminError(400, "post a fault object or a list of them")
+        added = self.faults.extend(items)
+        return 201, {"rules": [rule.to_dict() for rule in added]}
+
+    def _admin_clear_faults(self, payload: Any) -> tuple[int, Any]:
+        self.faults.clear()
+        return 200, {"rules": []}
+
+    def _admin_clock(self, payload: Any) -> tuple[int, Any]:
+        clock = self.exchange.clock
+        return 200, {"time": clock.time(), "manual": isinstance(clock, ManualClock)}
+
+    def _admin_set_clock(self, payload: Any) -> tuple[int, Any]:
+        clock = self.exchange.clock
+        if not isinstance(clock, ManualClock):
+            raise _AdminError(
+                409, "the sandbox runs on the system clock; start it with a manual clock"
+            )
+        data = payload or {}
+        if not isinstance(data, dict) or not {"advance", "set"} & set(data):
+            raise _AdminError(400, 'post {"advance": seconds} or {"set": unix_time}')
+        if "advance" in data:
+            clock.advance(float(data["advance"]))
+        if "set" in data:
+            clock.set(float(data["set"]))
+        return self._admin_advance(None)
+
+    def _admin_advance(self, payload: Any) -> tuple[int, Any]:
+        self.exchange.advance()
+        return 200, {"time": self.exchange.clock.time()}
 
 
 def admin_request(

@@ -214,17 +214,7 @@ def parse_deadline(p: Params, received: float) -> float | None:
     return deadline
 
 
-def parse_order(
-    p: Params,
-    pair: PairLike,
-    *,
-    now: float,
-    ref: Decimal,
-    received: float,
-    with_deadline: bool = True,
-) -> OrderSpec:
-    """Validate one order's parameters against ``pair``; raise :class:`ApiError` at the first
-    problem, with Kraken's string for it."""
+def _side_and_type(p: Params) -> tuple[str, str]:
     side = p.text("type", required=True)
     if side not in ("buy", "sell"):
         raise invalid("type")
@@ -235,6 +225,10 @@ def parse_order(
         # Trailing stops and position settlement need margin/trailing logic the sandbox
         # does not simulate; refusing is better than pretending.
         raise invalid("ordertype")
+    return side, ordertype
+
+
+def _check_no_margin(p: Params) -> None:
     leverage = p.text("leverage")
     margin = leverage is not None and leverage.lower() not in ("none", "1", "1:1")
     if p.flag("reduce_only"):
@@ -246,6 +240,8 @@ def parse_order(
     if margin:
         raise ApiError("EOrder:Cannot open position")
 
+
+def _oflags(p: Params, side: str, ordertype: str) -> list[str]:
     oflags: list[str] = []
     for flag in p.text_list("oflags") or []:
         if flag not in _OFLAGS:
@@ -264,39 +260,48 @@ def parse_order(
     if "fcib" not in oflags and "fciq" not in oflags:
         # Kraken's defaults: fee in quote when buying, in base when selling.
         oflags.append("fciq" if side == "buy" else "fcib")
+    return oflags
 
-    vol = parse_volume(p.raw("volume"), pair)
 
-    price: Decimal | None = None
-    price2: Decimal | None = None
-    if ordertype != "market":
-        raw = p.raw("price")
-        if raw is None or raw == "":
-            raise invalid("price")
-        price = parse_price(raw, "price", pair, ref, side)
+def _required_price(p: Params, name: str, pair: PairLike, ref: Decimal, side: str) -> Decimal:
+    raw = p.raw(name)
+    if raw is None or raw == "":
+        raise invalid(name)
+    return parse_price(raw, name, pair, ref, side)
+
+
+def _prices(
+    p: Params, pair: PairLike, ordertype: str, ref: Decimal, side: str
+) -> tuple[Decimal | None, Decimal | None]:
+    price = None if ordertype == "market" else _required_price(p, "price", pair, ref, side)
+    price2 = None
     if ordertype.endswith("-limit"):
-        raw2 = p.raw("price2")
-        if raw2 is None or raw2 == "":
-            raise invalid("price2")
-        price2 = parse_price(raw2, "price2", pair, ref, side)
+        price2 = _required_price(p, "price2", pair, ref, side)
+    return price, price2
 
-    cost_price = price2 if price2 is not None else (price if price is not None else ref)
-    if vol * cost_price < pair.costmin:
-        raise ApiError("EOrder:Cost minimum not met")
 
-    displayvol: Decimal | None = None
-    if ordertype == "iceberg":
-        displayvol = parse_decimal(p.raw("displayvol"), "displayvol") if "displayvol" in p else None
-        if displayvol is None or displayvol <= 0 or displayvol * 15 < vol or displayvol > vol:
-            raise invalid("displayvol")
+def _displayvol(p: Params, ordertype: str, vol: Decimal) -> Decimal | None:
+    if ordertype != "iceberg":
+        return None
+    displayvol = parse_decimal(p.raw("displayvol"), "displayvol") if "displayvol" in p else None
+    if displayvol is None or displayvol <= 0 or displayvol * 15 < vol or displayvol > vol:
+        raise invalid("displayvol")
+    return displayvol
 
+
+def _identity(p: Params) -> tuple[int | None, str | None]:
+    """``userref`` (a signed int32) or ``cl_ord_id``, never both."""
     userref = p.integer("userref", low=_INT32[0], high=_INT32[1])
     cl_ord_id = p.text("cl_ord_id")
     if cl_ord_id is not None:
         check_cl_ord_id(cl_ord_id)
         if userref is not None:
             raise ApiError("EGeneral:Invalid arguments:cl_ord_id and userref are exclusive")
+    return userref, cl_ord_id
 
+
+def _timing(p: Params, ordertype: str, oflags: list[str], now: float) -> tuple[str, float, float]:
+    """``(timeinforce, starttm, expiretm)``."""
     tif = (p.text("timeinforce") or "GTC").upper()
     if tif not in _TIFS:
         raise invalid("timeinforce")
@@ -312,35 +317,70 @@ def parse_order(
         raise invalid("expiretm")
     if tif == "GTD" and not expiretm:
         raise invalid("expiretm")
+    return tif, starttm, expiretm
 
+
+def _trigger(p: Params) -> str:
     trigger = p.text("trigger") or "last"
     if trigger not in ("last", "index"):
         raise invalid("trigger")
     stptype = p.text("stptype")
     if stptype is not None and stptype not in ("cancel-newest", "cancel-oldest", "cancel-both"):
         raise invalid("stptype")
+    return trigger
 
-    close: dict[str, str] | None = None
+
+def _close(
+    p: Params, pair: PairLike, ref: Decimal, side: str, cl_ord_id: str | None
+) -> dict[str, str] | None:
+    """The conditional close (``close[ordertype]``, ``close[price]``, ``close[price2]``)."""
     raw_close = p.raw("close")
-    if isinstance(raw_close, dict) and raw_close:
-        kind = raw_close.get("ordertype")
-        if kind not in _CLOSE_TYPES or kind in ("trailing-stop", "trailing-stop-limit"):
-            raise invalid("close[ordertype]")
-        if cl_ord_id is not None:
-            # Kraken's official SDK: "the exchange rejects both together" (placing-orders.md;
-            # the spec's AddOrderBatch example shows the pair, the SDK's word is taken). The
-            # string is the sandbox's choice.
-            raise invalid("cl_ord_id")
-        close = {"ordertype": str(kind)}
-        for key in ("price", "price2"):
-            if raw_close.get(key) not in (None, ""):
-                value = parse_price(raw_close[key], key, pair, ref, side)
-                close[key] = fmt(value)
-        if "price" not in close or (str(kind).endswith("-limit") and "price2" not in close):
-            raise invalid("close[price]")
-    elif raw_close not in (None, "", {}):
-        raise invalid("close")
+    if not (isinstance(raw_close, dict) and raw_close):
+        if raw_close not in (None, "", {}):
+            raise invalid("close")
+        return None
+    kind = raw_close.get("ordertype")
+    if kind not in _CLOSE_TYPES or kind in ("trailing-stop", "trailing-stop-limit"):
+        raise invalid("close[ordertype]")
+    if cl_ord_id is not None:
+        # Kraken's official SDK: "the exchange rejects both together" (placing-orders.md;
+        # the spec's AddOrderBatch example shows the pair, the SDK's word is taken). The
+        # string is the sandbox's choice.
+        raise invalid("cl_ord_id")
+    close = {"ordertype": str(kind)}
+    for key in ("price", "price2"):
+        if raw_close.get(key) not in (None, ""):
+            value = parse_price(raw_close[key], key, pair, ref, side)
+            close[key] = fmt(value)
+    if "price" not in close or (str(kind).endswith("-limit") and "price2" not in close):
+        raise invalid("close[price]")
+    return close
 
+
+def parse_order(
+    p: Params,
+    pair: PairLike,
+    *,
+    now: float,
+    ref: Decimal,
+    received: float,
+    with_deadline: bool = True,
+) -> OrderSpec:
+    """Validate one order's parameters against ``pair``; raise :class:`ApiError` at the first
+    problem, with Kraken's string for it (the checks run in Kraken's order)."""
+    side, ordertype = _side_and_type(p)
+    _check_no_margin(p)
+    oflags = _oflags(p, side, ordertype)
+    vol = parse_volume(p.raw("volume"), pair)
+    price, price2 = _prices(p, pair, ordertype, ref, side)
+    cost_price = price2 if price2 is not None else (price if price is not None else ref)
+    if vol * cost_price < pair.costmin:
+        raise ApiError("EOrder:Cost minimum not met")
+    displayvol = _displayvol(p, ordertype, vol)
+    userref, cl_ord_id = _identity(p)
+    tif, starttm, expiretm = _timing(p, ordertype, oflags, now)
+    trigger = _trigger(p)
+    close = _close(p, pair, ref, side, cl_ord_id)
     deadline = parse_deadline(p, received) if with_deadline else None
     return OrderSpec(
         pair=pair,
