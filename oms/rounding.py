@@ -32,10 +32,19 @@ from decimal import (
     localcontext,
 )
 
+from oms._decimal import fmt as _fmt
 from oms.errors import ValidationError
 from oms.models import AssetPair
 
-__all__ = ["min_volume", "price_step", "round_price", "round_volume", "volume_step"]
+__all__ = [
+    "decimal_text",
+    "min_volume",
+    "price_step",
+    "round_price",
+    "round_to_step",
+    "round_volume",
+    "volume_step",
+]
 
 _MODES = frozenset(
     {
@@ -96,6 +105,22 @@ def volume_step(pair: AssetPair) -> Decimal:
     return Decimal(1).scaleb(-pair.lot_decimals)
 
 
+def decimal_text(value: Decimal) -> str:
+    """``value`` as Kraken writes amounts: plain notation, never an exponent, its trailing
+    zeros kept (``Decimal("1E-8")`` is ``"0.00000001"``)."""
+    return _fmt(value)
+
+
+def round_to_step(
+    value: Decimal | int | str, step: Decimal | int | str, *, rounding: str = ROUND_HALF_EVEN
+) -> Decimal:
+    """``value`` rounded by ``rounding`` to a multiple of a positive ``step``, exactly."""
+    size = _decimal(step, "step")
+    if size <= 0:
+        raise ValidationError(f"step must be positive, got {size}", field="step")
+    return _to_step(_decimal(value, "value"), size, rounding)
+
+
 def _to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
     if rounding not in _MODES:
         raise ValidationError(f"rounding must be one of decimal's modes, got {rounding!r}")
@@ -129,8 +154,11 @@ def min_volume(pair: AssetPair, price: Decimal | int | str | None = None) -> Dec
     """The least volume ``pair`` accepts: its ``ordermin`` (or one lot), raised at ``price``
     until price x volume meets ``costmin``; on the volume grid."""
     lot = volume_step(pair)
-    least = round_volume(pair.ordermin, pair, rounding=ROUND_CEILING) if pair.ordermin else lot
-    least = max(least, lot)
+    least = lot
+    if pair.ordermin is not None and pair.ordermin > lot:
+        on_grid = round_volume(pair.ordermin, pair, rounding=ROUND_CEILING)
+        # As Kraken wrote it when it is on the grid already ("0.0001", not "0.00010000").
+        least = pair.ordermin if on_grid == pair.ordermin else on_grid
     if price is None or pair.costmin is None:
         return least
     at = _decimal(price, "price")

@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 from oms.errors import ValidationError
 from oms.models import AssetPair
 from oms.orders import OrderRequest, check_against_pair
-from oms.rounding import min_volume, price_step, round_price, round_volume, volume_step
+from oms.rounding import (
+    decimal_text,
+    min_volume,
+    price_step,
+    round_price,
+    round_to_step,
+    round_volume,
+    volume_step,
+)
 from tests.strategies import asset_pairs, positive_decimals
 
 MODES = [
@@ -119,3 +127,15 @@ def test_no_float_no_nonsense(bad: object) -> None:
 def test_unknown_rounding_mode_refused() -> None:
     with pytest.raises(ValidationError):
         round_volume(Decimal(1), _pair(), rounding="ROUND_SIDEWAYS")
+
+
+@given(positive_decimals(max_places=14), st.sampled_from(["0.1", "0.25", "5", "0.00000001"]))
+def test_round_to_step_lands_on_the_step(raw: Decimal, step: str) -> None:
+    rounded = round_to_step(raw, step, rounding=decimal.ROUND_FLOOR)
+    assert raw - Decimal(step) < rounded <= raw
+    assert rounded % Decimal(step) == 0
+
+
+def test_decimal_text_has_no_exponent() -> None:
+    assert decimal_text(Decimal("1E-8")) == "0.00000001"
+    assert decimal_text(Decimal("50000.00")) == "50000.00"
