@@ -80,13 +80,12 @@ def base_url_from_env() -> str:
 
 
 def _credentials(keys: Keys) -> Credentials | None:
-    if keys == "required":
-        return credentials_from_env()
-    if keys == "optional" and any(os.environ.get(name) for name in KEY_VARS):
-        return credentials_from_env()
     if keys not in ("required", "optional", "none"):
         raise ValidationError(f"keys must be required, optional or none, got {keys!r}")
-    return None
+    wanted = keys == "required" or (
+        keys == "optional" and any(os.environ.get(name) for name in KEY_VARS)
+    )
+    return credentials_from_env() if wanted else None
 
 
 def _clocked(
