@@ -30,7 +30,7 @@ from oms.cli.options import (
     parse_time,
     parsed,
 )
-from oms.cli.output import chosen_format, emit, format_options, iso, quiet
+from oms.cli.output import chosen_format, emit, format_options, iso, note
 from oms.cli.progress import StatusLine, SyncProgress
 from oms.funding import (
     FINAL_STATUSES,
@@ -335,8 +335,7 @@ def trades_ohlc(
         unit, size = next((u, n) for u, n in _UNITS_DESC if interval % n == 0)
         label = f"{interval // size}{unit}"
         plot_ohlc(bars, interval, plot_path, title=f"{pair} {label} bars (UTC)")
-        if not quiet():
-            click.echo(f"drawn: {plot_path}", err=True)
+        note(f"drawn: {plot_path}")
 
 
 @trades.command("check")
