@@ -46,7 +46,7 @@ from oms.history_store import HistoryDatabase, HistoryStore
 from oms.models import OHLCBar
 from oms.rounding import decimal_text as fmt
 
-__all__ = ["default_history_db", "funding", "parse_interval", "parse_time", "trades"]
+__all__ = ["funding", "parse_interval", "parse_time", "trades"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 D = TypeVar("D", bound=HistoryDatabase)
@@ -57,11 +57,6 @@ _INTERVAL = re.compile(r"(\d+)\s*([smhdw]?)")
 BAR_COLUMNS = ("time", "open", "high", "low", "close", "vwap", "volume", "count")
 FUNDING_COLUMNS = ("refid", "kind", "asset", "amount", "fee", "status", "status_prop", "seen")
 TRANSITION_COLUMNS = ("seen", "from", "to", "prop", "allowed", "problem")
-
-
-def default_history_db() -> Path:
-    """``$OMS_HISTORY_DB``, else ``history.db`` in the oms data directory."""
-    return paths.history_db()
 
 
 def parse_interval(text: str) -> int:

@@ -1,10 +1,10 @@
 """Order commands: ``oms place``, ``oms orders``, ``oms groups``, ``oms cancel``,
-``oms sync``.
+``oms recover``, ``oms sync``.
 
-Every command except ``demo`` works on a cache database (``--db``) and, when it needs the
-exchange, on ``--base-url`` with the key and secret from ``KRAKEN_API_KEY`` /
-``KRAKEN_API_SECRET``. Output is JSON by default (one document, for scripts); ``--table``
-prints aligned columns for people.
+Each opens one object (:mod:`oms.cli.options`): ``orders`` and ``groups`` the order cache
+(``--db``, no network), the others an :class:`~oms.manager.OrderManager` from the environment
+(``--base-url``, ``KRAKEN_API_KEY`` / ``KRAKEN_API_SECRET``). Output goes through
+:mod:`oms.cli.output`: JSON by default (one document, for scripts), ``--table`` for people.
 """
 
 from __future__ import annotations
