@@ -22,17 +22,16 @@ from decimal import Decimal
 
 from _common import parser, session
 
-from oms.auth import Credentials
-from oms.cache import IntentState
-from oms.client import KrakenClient
-from oms.manager import OrderManager
-from oms.orders import OrderRequest
+from oms import IntentState, OrderManager, OrderRequest
 
 
 def child(base_url: str, db: str, price: str) -> None:
     """The program that crashes: it places one order and is killed before the answer comes."""
-    client = KrakenClient(Credentials.from_env(), base_url=base_url, timeout=(3.05, 300))
-    manager = OrderManager(client, db, deadline=5)
+    # The sandbox at base_url, with the keys the parent put in the environment; a long read
+    # timeout so that it is the kill, not a timeout, that ends the wait.
+    manager = OrderManager.on_sandbox(
+        base_url, db, deadline=5, client_options={"timeout": (3.05, 300)}
+    )
     print("placing", flush=True)
     manager.place(
         OrderRequest(pair="XBTUSD", side="buy", ordertype="limit", volume="0.0001", price=price)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from _common import parser, session
 
-from oms.orders import OrderRequest
+from oms import OrderRequest
 
 
 def main() -> None:

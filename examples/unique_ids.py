@@ -11,8 +11,7 @@ import tempfile
 
 from _common import parser, session
 
-from oms.manager import OrderManager
-from oms.orders import OrderRequest
+from oms import OrderRequest
 
 
 def main() -> None:
@@ -32,12 +31,11 @@ def main() -> None:
         assert len({p.userref for p in placed}) == len(placed)
 
         # Backup id: a program that never saw the txid finds the order by its userref.
-        with tempfile.TemporaryDirectory() as other_dir:
-            stranger = OrderManager(m.client, os.path.join(other_dir, "other.db"))
-            try:
-                (found,) = stranger.find_by_userref(placed[0].userref)
-            finally:
-                stranger.close()
+        with (
+            tempfile.TemporaryDirectory() as other_dir,
+            s.another(os.path.join(other_dir, "other.db")) as stranger,
+        ):
+            (found,) = stranger.find_by_userref(placed[0].userref)
         print(f"found by userref {placed[0].userref}: {found.txid} ({found.status.value})")
         if found.txid != placed[0].txid:
             raise SystemExit(1)

@@ -1,38 +1,86 @@
 """oms: order management for the Kraken spot REST API.
 
 Strategy code → :class:`OrderManager` → :class:`KrakenClient` → transport → Kraken (or
-:mod:`oms.sandbox`); the SQLite :class:`OrderCache` and a userref allocator sit beside the
-manager. Everything listed in ``__all__`` is the supported surface; the local exchange lives in
-:mod:`oms.sandbox`, the error classes in :mod:`oms.errors`.
+:mod:`oms.sandbox`); the SQLite order cache and a userref allocator sit beside the manager.
+
+``__all__`` is what strategy code uses: the manager and its named constructors
+(:meth:`OrderManager.from_env`, :meth:`OrderManager.on_sandbox`), what it returns, the order
+request and the models, every error class, the userref allocators, the price and volume
+rounding helpers, the client and its credentials. The plumbing (transport, nonces, rate
+limits, retries, signing, the cache and the history and funding stores) is imported from its
+own module (``oms.transport``, ``oms.nonce``, ...); the local exchange lives in
+:mod:`oms.sandbox`, the command line in ``oms.cli`` (never imported by ``import oms``).
 """
 
 from __future__ import annotations
 
 import logging
 
-from oms._version import USER_AGENT, __version__
-from oms.account import AccountIdentity, AccountState
-from oms.auth import Credentials, sign
-from oms.cache import Group, Intent, IntentState, OrderCache
+from oms._version import __version__
+from oms.auth import Credentials
+from oms.cache import Group, Intent, IntentState
 from oms.client import KrakenClient, PairRulesUnavailable
 from oms.errors import (
+    AccountDisabled,
+    AccountError,
     AllocatorExhausted,
+    APIRateLimitExceeded,
+    AuthError,
+    ConnectError,
+    ConnectionLost,
+    CostMinimumNotMet,
     DatabaseBindingError,
+    DeadlineElapsed,
+    DuplicateClOrdId,
+    FundingError,
     HTTPStatusError,
+    InsufficientFunds,
+    InternalError,
+    InvalidAmount,
+    InvalidArguments,
+    InvalidKey,
     InvalidNonce,
+    InvalidOrder,
+    InvalidPrice,
+    InvalidResponse,
+    InvalidSignature,
     KrakenError,
+    MarketCancelOnly,
+    MarketPostOnly,
+    MarketRestricted,
+    MaxFeeExceeded,
     NonceLockTimeout,
     OmsError,
+    OrderError,
+    OrderMinimumNotMet,
+    OrderRateLimitExceeded,
+    OrdersLimitExceeded,
     OutcomeUnknownError,
+    PermissionDenied,
+    PostOnlyOrder,
+    QueryError,
+    RateLimitError,
+    RequestTimeout,
     ResponseShapeError,
     ServerTimeUnavailable,
+    ServiceBusy,
+    ServiceError,
+    ServiceUnavailable,
+    TemporaryLockout,
+    Throttled,
+    TickSizeCheckFailed,
+    TLSError,
+    TooManyRequests,
     TransportError,
+    UnknownAsset,
+    UnknownAssetPair,
+    UnknownKrakenError,
+    UnknownMethod,
+    UnknownOrder,
+    UnknownReferenceId,
+    UnknownWithdrawKey,
     ValidationError,
 )
-from oms.funding import FundingTracker
-from oms.funding_store import FundingStore
-from oms.history import check_recent_ohlc, ohlc_from_trades, sync_trades
-from oms.history_store import HistoryStore
 from oms.manager import (
     DryRunPlacedOrder,
     GroupCancelResult,
@@ -59,11 +107,16 @@ from oms.models import (
     TimeInForce,
     TradesPage,
 )
-from oms.nonce import NonceSource
-from oms.orders import OrderRequest, check_against_pair, check_userref
-from oms.ratelimit import RateLimiter, Tier
-from oms.retry import RetryPolicy
-from oms.transport import Transcript, Transport
+from oms.orders import OrderRequest
+from oms.plot import PlotUnavailable
+from oms.rounding import (
+    min_volume,
+    price_step,
+    round_price,
+    round_to_step,
+    round_volume,
+    volume_step,
+)
 from oms.userref import (
     CounterAllocator,
     RandomAllocator,
@@ -73,72 +126,107 @@ from oms.userref import (
 )
 
 __all__ = [
-    "USER_AGENT",
-    "AccountIdentity",
-    "AccountState",
+    "APIRateLimitExceeded",
+    "AccountDisabled",
+    "AccountError",
     "AddOrderResult",
     "AllocatorExhausted",
     "AssetPair",
+    "AuthError",
     "CancelResult",
+    "ConnectError",
+    "ConnectionLost",
+    "CostMinimumNotMet",
     "CounterAllocator",
     "Credentials",
     "DatabaseBindingError",
+    "DeadlineElapsed",
     "DryRunPlacedOrder",
+    "DuplicateClOrdId",
+    "FundingError",
     "FundingStatus",
-    "FundingStore",
-    "FundingTracker",
     "FundingTransaction",
     "Group",
     "GroupCancelResult",
     "HTTPStatusError",
-    "HistoryStore",
+    "InsufficientFunds",
     "Intent",
     "IntentState",
+    "InternalError",
+    "InvalidAmount",
+    "InvalidArguments",
+    "InvalidKey",
     "InvalidNonce",
+    "InvalidOrder",
+    "InvalidPrice",
+    "InvalidResponse",
+    "InvalidSignature",
     "KrakenClient",
     "KrakenError",
+    "MarketCancelOnly",
+    "MarketPostOnly",
+    "MarketRestricted",
+    "MaxFeeExceeded",
     "NonceLockTimeout",
-    "NonceSource",
     "OHLCBar",
     "OmsError",
     "Order",
-    "OrderCache",
+    "OrderError",
     "OrderManager",
+    "OrderMinimumNotMet",
     "OrderNotPlaced",
+    "OrderRateLimitExceeded",
     "OrderRequest",
     "OrderStatus",
     "OrderType",
+    "OrdersLimitExceeded",
     "OutcomeUnknownError",
     "PairRulesUnavailable",
+    "PermissionDenied",
     "Placement",
     "PlacementNotRecorded",
+    "PlotUnavailable",
+    "PostOnlyOrder",
     "PublicTrade",
+    "QueryError",
     "RandomAllocator",
-    "RateLimiter",
+    "RateLimitError",
     "RecoveryReport",
+    "RequestTimeout",
     "ResponseShapeError",
-    "RetryPolicy",
     "ServerTimeUnavailable",
+    "ServiceBusy",
+    "ServiceError",
+    "ServiceUnavailable",
     "Side",
     "StatusProp",
     "SyncResult",
-    "Tier",
+    "TLSError",
+    "TemporaryLockout",
+    "Throttled",
+    "TickSizeCheckFailed",
     "TimeInForce",
     "TimestampAllocator",
+    "TooManyRequests",
     "TradesPage",
-    "Transcript",
-    "Transport",
     "TransportError",
+    "UnknownAsset",
+    "UnknownAssetPair",
+    "UnknownKrakenError",
+    "UnknownMethod",
+    "UnknownOrder",
+    "UnknownReferenceId",
+    "UnknownWithdrawKey",
     "UserrefAllocator",
     "ValidationError",
     "__version__",
-    "check_against_pair",
-    "check_recent_ohlc",
-    "check_userref",
-    "ohlc_from_trades",
-    "sign",
+    "min_volume",
+    "price_step",
+    "round_price",
+    "round_to_step",
+    "round_volume",
     "sub_range",
-    "sync_trades",
+    "volume_step",
 ]
 
 # A library logs; the application decides where logs go (and without this, Python's last-resort

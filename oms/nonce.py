@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import filelock
-import platformdirs
 
 from oms.errors import NonceLockTimeout, ValidationError
+from oms.paths import nonce_dir as default_directory
 
 __all__ = ["SCALES", "NonceSource", "default_directory"]
 
@@ -29,13 +29,6 @@ SCALES = {"ns": 1, "us": 1_000, "ms": 1_000_000}
 
 _registry_lock = threading.Lock()
 _thread_locks: dict[str, threading.Lock] = {}
-
-
-def default_directory() -> Path:
-    """``$OMS_DATA_DIR/nonces`` if set, else the user data directory's ``oms/nonces``."""
-    base = os.environ.get("OMS_DATA_DIR")
-    root = Path(base) if base else Path(platformdirs.user_data_dir("oms", appauthor=False))
-    return root / "nonces"
 
 
 def _thread_lock_for(path: str) -> threading.Lock:

@@ -18,7 +18,8 @@ from click.testing import CliRunner, Result
 from history_support import short_history_sandbox
 
 from oms.cli import main
-from oms.cli._common import cell, iso, parse_time
+from oms.cli.options import parse_time
+from oms.cli.output import cell, iso
 from oms.sandbox import ManualClock, Sandbox
 from oms.sandbox.config import SandboxConfig
 

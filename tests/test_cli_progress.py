@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from history_support import short_history_sandbox
 
-from oms.cli._progress import waiting_sleep
+from oms.cli.progress import waiting_sleep
 from oms.sandbox import Sandbox
 from oms.sandbox.config import SandboxConfig
 
@@ -135,7 +135,7 @@ def test_a_deadline_wait_says_what_it_waits_for(terminal: bool, tmp_path: Path) 
 
 def test_short_waits_pass_silently(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("oms.cli._progress.show_progress", lambda: True)
+    monkeypatch.setattr("oms.cli.progress.show_progress", lambda: True)
     wait = waiting_sleep(sleep=slept.append, clock=lambda: 0.0)
     wait(1.5)
     assert slept == [1.5]

@@ -24,10 +24,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from oms import KrakenClient, OrderManager, OrderRequest
 from oms._sqlite import SQLiteFile
-from oms.client import KrakenClient
-from oms.manager import OrderManager
-from oms.orders import OrderRequest
 from oms.sandbox import Sandbox
 from oms.sandbox.config import SandboxConfig
 from oms.sandbox.market import Market
@@ -136,8 +134,8 @@ def test_python_blocks_run(
     for name, value in env_for(sandbox, tmp_path).items():
         monkeypatch.setenv(name, value)
     guard_hosts(monkeypatch, sandbox.base_url)
-    client = sandbox.client()
-    manager = OrderManager(client, tmp_path / "given.db")
+    manager = OrderManager.on_sandbox(sandbox, tmp_path / "given.db")
+    client = manager.client
     namespace: dict[str, Any] = {
         "client": client,
         "manager": manager,
@@ -160,8 +158,7 @@ def test_python_blocks_run(
         for value in namespace.values():
             if isinstance(value, (SQLiteFile, OrderManager, KrakenClient, Sandbox)):
                 value.close()
-        manager.close()
-        client.close()
+        manager.close()  # and its client
 
 
 def env_for(sb: Sandbox, tmp_path: Path) -> dict[str, str]:

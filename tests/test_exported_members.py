@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import pytest
 
 import oms
 import oms.sandbox
 
+#: What strategy code uses; plumbing (transport, nonces, rate limits, retries, signing, the
+#: cache, the history and funding stores) is imported from its own module.
 OMS = {
-    "USER_AGENT", "AccountIdentity", "AccountState", "DatabaseBindingError", "NonceLockTimeout",
-    "ServerTimeUnavailable", "AddOrderResult", "AllocatorExhausted", "AssetPair", "CancelResult",
-    "CounterAllocator", "Credentials", "DryRunPlacedOrder", "PairRulesUnavailable",
-    "PlacementNotRecorded", "FundingStatus", "FundingStore", "FundingTracker",
-    "FundingTransaction", "Group", "GroupCancelResult", "HTTPStatusError", "HistoryStore",
-    "Intent", "IntentState", "InvalidNonce", "KrakenClient", "KrakenError", "NonceSource",
-    "OHLCBar", "OmsError", "Order", "OrderCache", "OrderManager", "OrderNotPlaced",
-    "OrderRequest", "OrderStatus", "OrderType", "OutcomeUnknownError", "Placement",
-    "PublicTrade", "RandomAllocator", "RateLimiter", "RecoveryReport", "ResponseShapeError",
-    "RetryPolicy", "Side", "StatusProp", "SyncResult", "Tier", "TimeInForce",
-    "TimestampAllocator", "TradesPage", "Transcript", "Transport", "TransportError",
-    "UserrefAllocator", "ValidationError", "__version__", "check_against_pair",
-    "check_recent_ohlc", "check_userref", "ohlc_from_trades", "sign", "sub_range",
-    "sync_trades",
+    "APIRateLimitExceeded", "AccountDisabled", "AccountError", "AddOrderResult",
+    "AllocatorExhausted", "AssetPair", "AuthError", "CancelResult", "ConnectError",
+    "ConnectionLost", "CostMinimumNotMet", "CounterAllocator", "Credentials",
+    "DatabaseBindingError", "DeadlineElapsed", "DryRunPlacedOrder", "DuplicateClOrdId",
+    "FundingError", "FundingStatus", "FundingTransaction", "Group", "GroupCancelResult",
+    "HTTPStatusError", "InsufficientFunds", "Intent", "IntentState", "InternalError",
+    "InvalidAmount", "InvalidArguments", "InvalidKey", "InvalidNonce", "InvalidOrder",
+    "InvalidPrice", "InvalidResponse", "InvalidSignature", "KrakenClient", "KrakenError",
+    "MarketCancelOnly", "MarketPostOnly", "MarketRestricted", "MaxFeeExceeded",
+    "NonceLockTimeout", "OHLCBar", "OmsError", "Order", "OrderError", "OrderManager",
+    "OrderMinimumNotMet", "OrderNotPlaced", "OrderRateLimitExceeded", "OrderRequest",
+    "OrderStatus", "OrderType", "OrdersLimitExceeded", "OutcomeUnknownError",
+    "PairRulesUnavailable", "PermissionDenied", "Placement", "PlacementNotRecorded",
+    "PlotUnavailable", "PostOnlyOrder", "PublicTrade", "QueryError", "RandomAllocator",
+    "RateLimitError", "RecoveryReport", "RequestTimeout", "ResponseShapeError",
+    "ServerTimeUnavailable", "ServiceBusy", "ServiceError", "ServiceUnavailable", "Side",
+    "StatusProp", "SyncResult", "TLSError", "TemporaryLockout", "Throttled",
+    "TickSizeCheckFailed", "TimeInForce", "TimestampAllocator", "TooManyRequests", "TradesPage",
+    "TransportError", "UnknownAsset", "UnknownAssetPair", "UnknownKrakenError", "UnknownMethod",
+    "UnknownOrder", "UnknownReferenceId", "UnknownWithdrawKey", "UserrefAllocator",
+    "ValidationError", "__version__", "min_volume", "price_step", "round_price",
+    "round_to_step", "round_volume", "sub_range", "volume_step",
 }  # fmt: skip
 
 SANDBOX = {
@@ -39,6 +51,49 @@ def test_all_is_pinned(module: object, expected: set[str]) -> None:
     exported = getattr(module, "__all__")  # noqa: B009 - the attribute under test
     assert set(exported) == expected
     assert len(exported) == len(set(exported))
+
+
+def test_oms_all_is_sorted() -> None:
+    assert list(oms.__all__) == sorted(oms.__all__)
+
+
+def test_every_error_class_is_exported() -> None:
+    errors = importlib.import_module("oms.errors")
+    classes = {n for n in errors.__all__ if isinstance(getattr(errors, n), type)}
+    assert classes <= set(oms.__all__)
+
+
+@pytest.mark.parametrize(
+    "plumbing",
+    [
+        ("oms.transport", "Transport"),
+        ("oms.transport", "Transcript"),
+        ("oms.nonce", "NonceSource"),
+        ("oms.ratelimit", "RateLimiter"),
+        ("oms.ratelimit", "Tier"),
+        ("oms.retry", "RetryPolicy"),
+        ("oms.auth", "sign"),
+        ("oms.account", "AccountState"),
+        ("oms.cache", "OrderCache"),
+        ("oms.history_store", "HistoryStore"),
+    ],
+)
+def test_plumbing_stays_in_its_module(plumbing: tuple[str, str]) -> None:
+    module, name = plumbing
+    assert hasattr(importlib.import_module(module), name)
+    assert name not in oms.__all__
+
+
+def test_import_oms_loads_neither_the_cli_nor_the_sandbox() -> None:
+    code = (
+        "import sys, oms\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[:2] in (['oms', 'cli'], "
+        "['oms', 'sandbox'])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == ""
 
 
 @pytest.mark.parametrize(("module", "expected"), [(oms, OMS), (oms.sandbox, SANDBOX)])

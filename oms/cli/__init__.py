@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
-from oms._version import __version__
-from oms.cli._common import EXIT_INTERRUPTED, EXIT_STATUS_HELP, CliError, configure_logging
+from oms import __version__
+from oms.cli.errors import EXIT_INTERRUPTED, EXIT_STATUS_HELP, CliError
+from oms.cli.output import configure_logging
 
 __all__ = ["main"]
 

@@ -9,9 +9,10 @@ from typing import IO, Any
 
 import click
 
-from oms.auth import Credentials
-from oms.cli._common import CliError, describe
-from oms.client import DEFAULT_BASE_URL, KrakenClient
+from oms.cli.errors import CliError, describe
+from oms.cli.options import base_url_option
+from oms.client import KrakenClient
+from oms.connect import client_from_env
 from oms.errors import TransportError, ValidationError, kraken_error
 from oms.retry import NO_RETRY
 from oms.transport import DEFAULT_TIMEOUT, Transcript, Transport
@@ -53,13 +54,7 @@ def _open_private(path: Path) -> IO[str]:
 @click.command()
 @click.argument("method")
 @click.argument("params", nargs=-1)
-@click.option(
-    "--base-url",
-    envvar="KRAKEN_BASE_URL",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    help="Kraken, or a local `oms sandbox` [env KRAKEN_BASE_URL].",
-)
+@base_url_option
 @click.option(
     "--transcript",
     "transcript_path",
@@ -110,19 +105,14 @@ def call(
     parsed = parse_params(params)
     key = os.environ.get("KRAKEN_API_KEY", "")
     secret = os.environ.get("KRAKEN_API_SECRET", "")
-    try:
-        credentials = Credentials.from_env() if key or secret else None
-    except ValidationError as exc:
-        raise click.UsageError(str(exc)) from None
     stream = _open_private(transcript_path) if transcript_path is not None else None
     try:
         transcript = None if stream is None else Transcript(stream, redact=(secret, key))
         try:
-            transport = Transport(timeout=timeout, transcript=transcript)
-            client = KrakenClient(
-                credentials,
+            client = client_from_env(
                 base_url=base_url,
-                transport=transport,
+                keys="optional",
+                transport=Transport(timeout=timeout, transcript=transcript),
                 retry=NO_RETRY if no_retry else None,
             )
         except ValidationError as exc:

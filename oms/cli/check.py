@@ -14,15 +14,15 @@ from pathlib import Path
 
 import click
 
-from oms._decimal import fmt
-from oms.cli._common import EXIT_USAGE, CliError, cli_errors, credentials_from_env
-from oms.cli._progress import waiting_sleep
-from oms.cli.orders import _db_option, default_db, identity_options, identity_settings
-from oms.client import DEFAULT_BASE_URL, KrakenClient
+from oms.cli.errors import EXIT_USAGE, CliError, describe, exit_code_for
+from oms.cli.options import base_url_option, db_option, identity_options, open_client, open_manager
+from oms.client import KrakenClient
 from oms.errors import InvalidNonce, OmsError
 from oms.manager import OrderManager
 from oms.models import AssetPair, OrderStatus
 from oms.orders import OrderRequest
+from oms.rounding import decimal_text as fmt
+from oms.rounding import min_volume, round_price
 
 __all__ = ["CONFIRM_FLAG", "check", "far_limit"]
 
@@ -34,16 +34,11 @@ FAR = Decimal(2)
 def far_limit(pair: AssetPair, side: str, bid: Decimal, ask: Decimal) -> tuple[Decimal, Decimal]:
     """A price far from the market (that will not fill) and the least volume the pair's
     rules allow at that price (``ordermin``, raised to meet ``costmin``)."""
-    tick = pair.tick_size or Decimal(1).scaleb(-pair.pair_decimals)
     if side == "buy":
-        price = (bid / FAR / tick).to_integral_value(ROUND_FLOOR) * tick
+        price = round_price(bid / FAR, pair, rounding=ROUND_FLOOR)
     else:
-        price = (ask * FAR / tick).to_integral_value(ROUND_CEILING) * tick
-    lot = Decimal(1).scaleb(-pair.lot_decimals)
-    volume = pair.ordermin or lot
-    if pair.costmin is not None and volume * price < pair.costmin:
-        volume = (pair.costmin / price / lot).to_integral_value(ROUND_CEILING) * lot
-    return price, volume
+        price = round_price(ask * FAR, pair, rounding=ROUND_CEILING)
+    return price, min_volume(pair, price)
 
 
 def _ok(n: int, text: str) -> None:
@@ -51,8 +46,6 @@ def _ok(n: int, text: str) -> None:
 
 
 def _fail(n: int, text: str, exc: OmsError | None = None) -> CliError:
-    from oms.cli._common import describe, exit_code_for
-
     detail = f": {describe(exc)}" if exc is not None else ""
     return CliError(f"step {n} failed, {text}{detail}", 1 if exc is None else exit_code_for(exc))
 
@@ -77,14 +70,8 @@ def _fail(n: int, text: str, exc: OmsError | None = None) -> CliError:
     is_flag=True,
     help="Required with --live: you accept that a real order is placed (and cancelled).",
 )
-@click.option(
-    "--base-url",
-    envvar="KRAKEN_BASE_URL",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    help="Kraken, or a local `oms sandbox` [env KRAKEN_BASE_URL].",
-)
-@_db_option
+@base_url_option
+@db_option
 @identity_options
 def check(
     pair: str, side: str, live: bool, confirmed: bool, base_url: str, db: Path | None
@@ -113,20 +100,14 @@ def check(
         )
     if confirmed and not live:
         raise click.UsageError(f"{CONFIRM_FLAG} goes with --live")
-    credentials = credentials_from_env()
-    with (
-        cli_errors(),
-        KrakenClient(credentials, base_url=base_url, sleep=waiting_sleep()) as client,
-    ):
-        _basic(client, pair, side)
-        if live:
-            manager = OrderManager(
-                client, db or default_db(), sleep=waiting_sleep(), **identity_settings()
-            )
-            try:
-                _live(client, manager, pair, side)
-            finally:
-                manager.close()
+    if live:
+        # One object: the manager, whose client runs the basic checks first.
+        with open_manager(base_url, db) as manager:
+            _basic(manager.client, pair, side)
+            _live(manager.client, manager, pair, side)
+    else:
+        with open_client(base_url, show_waits=True) as client:
+            _basic(client, pair, side)
     click.echo("all checks passed")
 
 

@@ -20,14 +20,15 @@ from typing import Any
 import attrs
 import click
 
-from oms._decimal import fmt
-from oms.auth import key_fingerprint
-from oms.cli._common import cli_errors, need_plotting, render_table
-from oms.cli.orders import _order_row
+from oms.cli.errors import cli_errors, need_plotting
+from oms.cli.orders import order_row
+from oms.cli.output import render_table
+from oms.connect import manager_on_sandbox
 from oms.manager import OrderManager, Placement
 from oms.models import OHLCBar, Order, OrderStatus
-from oms.nonce import NonceSource
 from oms.orders import OrderRequest
+from oms.rounding import decimal_text as fmt
+from oms.rounding import price_step, round_to_step
 
 __all__ = ["DemoStory", "demo", "plan_ladder"]
 
@@ -68,12 +69,12 @@ def plan_ladder(
     for i in range(above):
         # Up to the tick: a rung must stay at or above the low to be reached.
         raw = low + gap * (above - i)
-        prices.append((raw / tick).to_integral_value(ROUND_CEILING) * tick)
-    step = max(tick, (gap / tick).to_integral_value(ROUND_FLOOR) * tick)
+        prices.append(round_to_step(raw, tick, rounding=ROUND_CEILING))
+    step = max(tick, round_to_step(gap, tick, rounding=ROUND_FLOOR))
     for j in range(rungs - above):
         # Down to the tick: a rung below the low must stay strictly below it.
         raw = low - step * (j + 1)
-        prices.append((raw / tick).to_integral_value(ROUND_FLOOR) * tick)
+        prices.append(round_to_step(raw, tick, rounding=ROUND_FLOOR))
     return prices, above
 
 
@@ -92,7 +93,7 @@ def _ladder_table(manager: OrderManager, txids: Sequence[str]) -> str:
     for txid in txids:
         order = manager.cache.order(txid)
         if order is not None:
-            rows.append(_order_row(order))
+            rows.append(order_row(order))
     return render_table(rows, ("txid", "userref", "side", "price", "volume", "filled", "status"))
 
 
@@ -138,18 +139,13 @@ def demo(seed: int, rungs: int, db: Path | None, plot_path: Path | None) -> None
     logging.getLogger("oms").addHandler(logging.NullHandler())
     with tempfile.TemporaryDirectory(prefix="oms-demo-") as scratch:
         clock = ManualClock(time.time())
-        with Sandbox.serve(seed=seed, clock=clock) as sb:
-            nonces = NonceSource(key_fingerprint(sb.key), directory=scratch)
-            client = sb.client(nonce_source=nonces)
-            manager = OrderManager(
-                client, db or Path(scratch) / "demo.db", clock=clock.time, sleep=clock.advance
-            )
-            try:
-                with cli_errors():
-                    story = run_demo(sb, manager, clock, rungs=rungs)
-            finally:
-                manager.close()
-                client.close()
+        # The sandbox's throwaway key gets its nonce file in the scratch directory.
+        with (
+            Sandbox.serve(seed=seed, clock=clock) as sb,
+            cli_errors(),
+            manager_on_sandbox(sb, db or Path(scratch) / "demo.db", nonce_dir=scratch) as manager,
+        ):
+            story = run_demo(sb, manager, clock, rungs=rungs)
     if plot_path is not None:
         from oms.plot import plot_demo
 
@@ -195,7 +191,7 @@ def run_demo(sb: Any, manager: OrderManager, clock: Any, *, rungs: int) -> DemoS
     info = manager.pair(PAIR)
     start = clock.time()
     last = sb.market.last_price(PAIR)
-    tick = info.tick_size or Decimal(1).scaleb(-info.pair_decimals)
+    tick = price_step(info)
     horizon, low = _dip(sb, start, last)
     prices, above = plan_ladder(last, low, rungs, tick)
     hours = (horizon - start) / 3600

@@ -10,33 +10,28 @@ Kraken's public endpoints (no key needed); ``funding sync`` needs ``KRAKEN_API_K
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 import time as _time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from oms._decimal import fmt
-from oms.cli._common import (
-    CliError,
-    chosen_format,
-    cli_errors,
-    credentials_from_env,
-    emit,
-    format_options,
-    iso,
-    need_plotting,
+from oms import paths
+from oms.cli.errors import CliError, cli_errors, need_plotting
+from oms.cli.options import (
+    base_url_option,
+    history_db_option,
+    open_client,
+    open_store,
     parse_time,
-    quiet,
+    parsed,
 )
-from oms.cli._progress import StatusLine, show_progress
-from oms.client import DEFAULT_BASE_URL, KrakenClient
+from oms.cli.output import chosen_format, emit, format_options, iso, note
+from oms.cli.progress import StatusLine, SyncProgress
 from oms.funding import (
     FINAL_STATUSES,
     FundingKind,
@@ -49,9 +44,9 @@ from oms.funding_store import FundingStore
 from oms.history import OHLCCheck, SyncReport, check_recent_ohlc, ohlc_from_trades, sync_trades
 from oms.history_store import HistoryDatabase, HistoryStore
 from oms.models import OHLCBar
-from oms.nonce import default_directory
+from oms.rounding import decimal_text as fmt
 
-__all__ = ["default_history_db", "funding", "parse_interval", "parse_time", "trades"]
+__all__ = ["funding", "parse_interval", "parse_time", "trades"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 D = TypeVar("D", bound=HistoryDatabase)
@@ -64,14 +59,6 @@ FUNDING_COLUMNS = ("refid", "kind", "asset", "amount", "fee", "status", "status_
 TRANSITION_COLUMNS = ("seen", "from", "to", "prop", "allowed", "problem")
 
 
-def default_history_db() -> Path:
-    """``$OMS_HISTORY_DB``, else ``history.db`` in ``$OMS_DATA_DIR`` or the user data dir."""
-    if os.environ.get("OMS_HISTORY_DB"):
-        return Path(os.environ["OMS_HISTORY_DB"])
-    # The nonce directory sits in the oms data dir: one place decides where that is.
-    return default_directory().parent / "history.db"
-
-
 def parse_interval(text: str) -> int:
     """``"90s"``, ``"7m"``, ``"4h"``, ``"1d"``, ``"1w"`` → seconds; a bare number is minutes,
     as in Kraken's OHLC ``interval``."""
@@ -80,24 +67,6 @@ def parse_interval(text: str) -> int:
     if seconds <= 0:
         raise ValueError(f"{text!r}: use a positive whole number with s, m, h, d or w")
     return seconds
-
-
-def _parsed(parse: Callable[[str], int]) -> Callable[..., int | None]:
-    """An option callback running one of the parsers above (ValueError = usage error)."""
-
-    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-        if value is None:
-            return None
-        try:
-            return parse(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-
-    return callback
-
-
-def _when(t: float | None) -> str:
-    return iso(t)
 
 
 # --- JSON-ready forms -----------------------------------------------------------------------
@@ -194,45 +163,12 @@ def _transition(t: FundingTransition) -> dict[str, Any]:
     }
 
 
-def _emit(
-    data: Any, *, output_format: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]
-) -> None:
-    emit(data, output_format=output_format, rows=rows, columns=columns)
+def _history(db: Path | None) -> AbstractContextManager[HistoryStore]:
+    return open_store(HistoryStore, db, paths.history_db())
 
 
-# --- shared options ---------------------------------------------------------------------------
-
-
-def _db_option(f: F) -> F:
-    return click.option(
-        "--db",
-        "db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="The history database (SQLite) [env OMS_HISTORY_DB; default: history.db in "
-        "the oms data dir].",
-    )(f)
-
-
-def _base_url_option(f: F) -> F:
-    return click.option(
-        "--base-url",
-        envvar="KRAKEN_BASE_URL",
-        default=DEFAULT_BASE_URL,
-        show_default=True,
-        help="Kraken, or a local `oms sandbox` [env KRAKEN_BASE_URL].",
-    )(f)
-
-
-@contextmanager
-def _opened(kind: type[D], db: Path | None) -> Iterator[D]:
-    """The store, with any oms error turned into a clean message."""
-    with cli_errors():
-        store = kind(db or default_history_db())
-        try:
-            yield store
-        finally:
-            store.close()
+def _funding(db: Path | None) -> AbstractContextManager[FundingStore]:
+    return open_store(FundingStore, db, paths.history_db())
 
 
 def parse_since(text: str) -> int:
@@ -242,48 +178,6 @@ def parse_since(text: str) -> int:
     if stripped.isascii() and stripped.isdigit() and len(stripped.lstrip("0")) > 12:
         return int(stripped)
     return parse_time(text) * 10**9
-
-
-class _SyncProgress:
-    """A bar over the time span the sync covers, from its first cursor to now (click's bar:
-    it draws only on a terminal; pages, trades and the rate ride along as its item text)."""
-
-    def __init__(self, pair: str) -> None:
-        self.pair = pair
-        self.enabled = show_progress()
-        self.bar: Any = None
-        self.started = _time.monotonic()
-        self.at = 0.0
-        self.text = ""
-        #: "Now" for the bar's end: the exchange's clock (set by the caller), else ours.
-        self.now: float | None = None
-
-    def __call__(self, pages: int, received: int, inserted: int, cursor: int) -> None:
-        if not self.enabled:
-            return
-        at = cursor / 1e9
-        if self.bar is None:
-            now = self.now if self.now is not None else _time.time()
-            self.at = min(at, now)
-            self.bar = click.progressbar(
-                length=max(1, int(now - self.at)),
-                label=f"{self.pair} trades",
-                file=sys.stderr,
-                show_pos=False,
-                show_eta=True,
-                item_show_func=lambda _: self.text,
-            )
-            self.bar.__enter__()
-        rate = received / max(_time.monotonic() - self.started, 1e-6)
-        self.text = f"{pages} pages, {received} trades ({rate:.0f}/s), at {iso(at)}"
-        step = int(at - self.at)
-        if step > 0:
-            self.at += step
-        self.bar.update(max(step, 0), current_item=pages)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
 
 
 # --- oms trades -------------------------------------------------------------------------------
@@ -298,7 +192,7 @@ def trades() -> None:
 @click.option("--pair", required=True, help="The pair, e.g. XBTUSD.")
 @click.option(
     "--since",
-    callback=_parsed(parse_since),
+    callback=parsed(parse_since),
     help="Start here instead of the stored cursor: ISO 8601 or unix seconds (0 = the market's "
     "first trade), or a nanosecond cursor as printed by a sync.",
 )
@@ -311,8 +205,8 @@ def trades() -> None:
     show_default=True,
     help="Least seconds between two requests (Kraken allows about one public call a second).",
 )
-@_base_url_option
-@_db_option
+@base_url_option
+@history_db_option
 @format_options
 def trades_sync(
     pair: str,
@@ -332,8 +226,8 @@ def trades_sync(
     advance), max_pages.
     """
     fmt_ = chosen_format(output_format, table)
-    progress = _SyncProgress(pair)
-    with _opened(HistoryStore, db) as store, KrakenClient(base_url=base_url) as client:
+    progress = SyncProgress(pair)
+    with _history(db) as store, open_client(base_url, keys="none") as client:
         if progress.enabled:
             with cli_errors():
                 progress.now = client.time().unixtime
@@ -351,7 +245,7 @@ def trades_sync(
         finally:
             progress.close()
     data = _report(report)
-    _emit(data, output_format=fmt_, rows=[{"field": k, "value": v} for k, v in data.items()],
+    emit(data, output_format=fmt_, rows=[{"field": k, "value": v} for k, v in data.items()],
           columns=("field", "value"))  # fmt: skip
 
 
@@ -359,18 +253,18 @@ def trades_sync(
 @click.option("--pair", required=True, help="The pair, e.g. XBTUSD.")
 @click.option(
     "--interval",
-    callback=_parsed(parse_interval),
+    callback=parsed(parse_interval),
     required=True,
     help="Bar length: 90s, 7m, 4h, 1d, 1w... (a bare number is minutes).",
 )
 @click.option(
     "--start",
-    callback=_parsed(parse_time),
+    callback=parsed(parse_time),
     help="First bar at or after this time (unix seconds or ISO 8601).",
 )
 @click.option(
     "--end",
-    callback=_parsed(parse_time),
+    callback=parsed(parse_time),
     help="Bars starting before this time (unix seconds or ISO 8601).",
 )
 @click.option(
@@ -390,7 +284,7 @@ def trades_sync(
     metavar="FILE.png",
     help="Also draw the bars as candles with volume (pip install 'oms[plot]').",
 )
-@_db_option
+@history_db_option
 @format_options
 def trades_ohlc(
     pair: str,
@@ -411,7 +305,7 @@ def trades_ohlc(
     fmt_ = chosen_format(output_format, table)
     if plot_path is not None:
         need_plotting()
-    with _opened(HistoryStore, db) as store:
+    with _history(db) as store:
         # Trades before the first bar only matter for the close carried into it.
         read_from = None if start is None or carry_forward else start * 10**9
         stored = store.iter_trades(
@@ -428,16 +322,15 @@ def trades_ohlc(
             )
         )
     data = [_bar(b, vwap_places) for b in bars]
-    rows = [{**row, "time": _when(row["time"])} for row in data]
-    _emit(data, output_format=fmt_, rows=rows, columns=BAR_COLUMNS)
+    rows = [{**row, "time": iso(row["time"])} for row in data]
+    emit(data, output_format=fmt_, rows=rows, columns=BAR_COLUMNS)
     if plot_path is not None:
         from oms.plot import plot_ohlc
 
         unit, size = next((u, n) for u, n in _UNITS_DESC if interval % n == 0)
         label = f"{interval // size}{unit}"
         plot_ohlc(bars, interval, plot_path, title=f"{pair} {label} bars (UTC)")
-        if not quiet():
-            click.echo(f"drawn: {plot_path}", err=True)
+        note(f"drawn: {plot_path}")
 
 
 @trades.command("check")
@@ -449,8 +342,8 @@ def trades_ohlc(
     show_default=True,
     help="One of Kraken's OHLC intervals, in minutes.",
 )
-@_base_url_option
-@_db_option
+@base_url_option
+@history_db_option
 @format_options
 def trades_check(
     pair: str,
@@ -466,17 +359,17 @@ def trades_check(
     """
     fmt_ = chosen_format(output_format, table)
     with (
-        _opened(HistoryStore, db) as store,
-        KrakenClient(base_url=base_url) as client,
+        _history(db) as store,
+        open_client(base_url, keys="none") as client,
         cli_errors(),
     ):
         check = check_recent_ohlc(client, store, pair, int(interval))
     data = _check(check)
-    rows = [{"time": _when(m.time), "fields": ",".join(m.fields)} for m in check.mismatches]
+    rows = [{"time": iso(m.time), "fields": ",".join(m.fields)} for m in check.mismatches]
     if fmt_ == "table":
         click.echo(f"{check.pair} {interval}m: {check.compared} bars compared, "
                    f"{len(check.mismatches)} differ")  # fmt: skip
-    _emit(data, output_format=fmt_, rows=rows, columns=("time", "fields"))
+    emit(data, output_format=fmt_, rows=rows, columns=("time", "fields"))
     if not check.ok:
         raise CliError(
             f"{len(check.mismatches)} of {check.compared} bars differ"
@@ -495,8 +388,8 @@ def funding() -> None:
 
 @funding.command("sync")
 @click.option("--asset", help="Only this asset (e.g. XXBT).")
-@_base_url_option
-@_db_option
+@base_url_option
+@history_db_option
 @format_options
 def funding_sync(
     asset: str | None, base_url: str, db: Path | None, output_format: str | None, table: bool
@@ -507,11 +400,10 @@ def funding_sync(
     allowed=false and says why.
     """
     fmt_ = chosen_format(output_format, table)
-    credentials = credentials_from_env()
-    with _opened(FundingStore, db) as store, KrakenClient(credentials, base_url=base_url) as client:
+    with open_client(base_url) as client, _funding(db) as store:
         report = _funding_once(FundingTracker(client, store), asset)
     data = _funding_report(report)
-    _emit(data, output_format=fmt_, rows=_transition_rows(report.transitions, refid=True),
+    emit(data, output_format=fmt_, rows=_transition_rows(report.transitions, refid=True),
           columns=("refid", *TRANSITION_COLUMNS))  # fmt: skip
 
 
@@ -546,8 +438,8 @@ def _funding_report(report: FundingSyncReport) -> dict[str, Any]:
     help="Seconds between two polls.",
 )
 @click.option("--count", type=click.IntRange(1), help="Stop after this many polls.")
-@_base_url_option
-@_db_option
+@base_url_option
+@history_db_option
 def funding_watch(
     asset: str | None, every: float, count: int | None, base_url: str, db: Path | None
 ) -> None:
@@ -555,9 +447,8 @@ def funding_watch(
 
     One JSON object per line (as --format nl), so the output can be piped to a program.
     """
-    credentials = credentials_from_env()
     polls = 0
-    with _opened(FundingStore, db) as store, KrakenClient(credentials, base_url=base_url) as client:
+    with open_client(base_url) as client, _funding(db) as store:
         tracker = FundingTracker(client, store)
         try:
             while True:
@@ -581,7 +472,7 @@ def _transition_rows(
     rows = []
     for t in transitions:
         row = {
-            "seen": _when(t.seen_at),
+            "seen": iso(t.seen_at),
             "from": t.from_status_raw or "",
             "to": t.to_status_raw,
             "prop": t.to_prop_raw or "",
@@ -604,7 +495,7 @@ def _transition_rows(
     help="Only these statuses (Kraken's spelling, any case; repeatable).",
 )
 @click.option("--kind", type=click.Choice([k.value for k in FundingKind]))
-@_db_option
+@history_db_option
 @format_options
 def funding_status(
     refid: str | None,
@@ -617,7 +508,7 @@ def funding_status(
 ) -> None:
     """Tracked deposits and withdrawals as last seen (no network; `oms funding sync` first)."""
     fmt_ = chosen_format(output_format, table)
-    with _opened(FundingStore, db) as store:
+    with _funding(db) as store:
         tracker = FundingTracker(None, store)
         if refid is not None:
             item = tracker.get(refid)
@@ -625,7 +516,7 @@ def funding_status(
                 raise CliError(f"{refid!r} is not tracked (run `oms funding sync`)")
             history = tracker.history(refid)
             data = {"transaction": _tracked(item), "history": [_transition(t) for t in history]}
-            _emit(
+            emit(
                 data, output_format=fmt_, rows=_transition_rows(history), columns=TRANSITION_COLUMNS
             )
             return
@@ -635,7 +526,7 @@ def funding_status(
         items = [i for i in items if i.status not in FINAL_STATUSES]
     data_rows = [_tracked(i) for i in items]
     table_rows = [
-        {**row, "seen": _when(row["changed_at"]), "status_prop": row["status_prop"] or ""}
+        {**row, "seen": iso(row["changed_at"]), "status_prop": row["status_prop"] or ""}
         for row in data_rows
     ]
-    _emit(data_rows, output_format=fmt_, rows=table_rows, columns=FUNDING_COLUMNS)
+    emit(data_rows, output_format=fmt_, rows=table_rows, columns=FUNDING_COLUMNS)

@@ -6,24 +6,16 @@ from typing import Any
 
 import click
 
-from oms._decimal import fmt
-from oms.cli._common import chosen_format, cli_errors, credentials_from_env, emit, format_options
-from oms.client import DEFAULT_BASE_URL, KrakenClient
+from oms.cli.options import base_url_option, open_client
+from oms.cli.output import chosen_format, emit, format_options
+from oms.rounding import decimal_text as fmt
 
 __all__ = ["balance", "ticker"]
-
-_BASE_URL = click.option(
-    "--base-url",
-    envvar="KRAKEN_BASE_URL",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    help="Kraken, or a local `oms sandbox` [env KRAKEN_BASE_URL].",
-)
 
 
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Also assets with a zero balance.")
-@_BASE_URL
+@base_url_option
 @format_options
 def balance(show_all: bool, base_url: str, output_format: str | None, table: bool) -> None:
     """The account's balance per asset (Kraken's asset ids, e.g. ZUSD, XXBT).
@@ -31,8 +23,7 @@ def balance(show_all: bool, base_url: str, output_format: str | None, table: boo
     Needs KRAKEN_API_KEY / KRAKEN_API_SECRET (Query Funds permission).
     """
     fmt_ = chosen_format(output_format, table)
-    credentials = credentials_from_env()
-    with cli_errors(), KrakenClient(credentials, base_url=base_url) as client:
+    with open_client(base_url) as client:
         amounts = client.balance()
     rows = [
         {"asset": asset, "amount": fmt(amount)}
@@ -50,7 +41,7 @@ TICKER_COLUMNS = ("pair", "bid", "ask", "last", "low_24h", "high_24h", "vwap_24h
 
 @click.command()
 @click.argument("pairs", nargs=-1, required=True)
-@_BASE_URL
+@base_url_option
 @format_options
 def ticker(pairs: tuple[str, ...], base_url: str, output_format: str | None, table: bool) -> None:
     """Best bid and ask, last trade and the last 24 hours of PAIRS (public: no key needed).
@@ -58,7 +49,7 @@ def ticker(pairs: tuple[str, ...], base_url: str, output_format: str | None, tab
     VWAP is shown to the pair's price decimals.
     """
     fmt_ = chosen_format(output_format, table)
-    with cli_errors(), KrakenClient(base_url=base_url) as client:
+    with open_client(base_url, keys="none") as client:
         found = client.ticker(list(pairs))
         rows = []
         for name, tick in found.items():

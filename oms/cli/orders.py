@@ -1,63 +1,58 @@
 """Order commands: ``oms place``, ``oms orders``, ``oms groups``, ``oms cancel``,
-``oms sync``.
+``oms recover``, ``oms sync``.
 
-Every command except ``demo`` works on a cache database (``--db``) and, when it needs the
-exchange, on ``--base-url`` with the key and secret from ``KRAKEN_API_KEY`` /
-``KRAKEN_API_SECRET``. Output is JSON by default (one document, for scripts); ``--table``
-prints aligned columns for people.
+Each opens one object (:mod:`oms.cli.options`): ``orders`` and ``groups`` the order cache
+(``--db``, no network), the others an :class:`~oms.manager.OrderManager` from the environment
+(``--base-url``, ``KRAKEN_API_KEY`` / ``KRAKEN_API_SECRET``). Output goes through
+:mod:`oms.cli.output`: JSON by default (one document, for scripts), ``--table`` for people.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from oms._decimal import fmt
 from oms.cache import CLOSED_STATUSES, OPEN_STATUSES, Group, IntentState, OrderCache
-from oms.cli._common import (
+from oms.cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_UNKNOWN,
     EXIT_USAGE,
     CliError,
-    chosen_format,
     cli_errors,
-    credentials_from_env,
     describe,
-    emit,
-    format_options,
-    iso,
-    plain,
-    quiet,
-    render_table,
+)
+from oms.cli.options import (
+    USERREF,
+    db_option,
+    exchange_options,
+    is_sandbox_url,
+    open_cache,
+    open_manager,
     time_option_callback,
 )
-from oms.cli._progress import waiting_sleep
-from oms.client import DEFAULT_BASE_URL, KrakenClient
+from oms.cli.output import chosen_format, emit, format_options, iso, note, plain, render_table
 from oms.errors import OmsError
 from oms.manager import GroupCancelResult, OrderManager
 from oms.models import Order, OrderStatus
-from oms.nonce import default_directory
-from oms.orders import USERREF_MAX, OrderRequest, check_userref
+from oms.orders import OrderRequest, check_userref
+from oms.rounding import decimal_text as fmt
 
 __all__ = [
     "cancel",
     "groups",
     "order_dict",
+    "order_row",
     "orders",
     "place",
     "recover",
     "render_table",
     "sync",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 ORDER_COLUMNS = (
     "txid",
@@ -72,19 +67,7 @@ ORDER_COLUMNS = (
 )
 
 
-def default_db() -> Path:
-    """``$OMS_DB``, else ``orders.db`` in ``$OMS_DATA_DIR`` or the user data directory."""
-    if os.environ.get("OMS_DB"):
-        return Path(os.environ["OMS_DB"])
-    # The nonce directory sits in the oms data dir: one place decides where that is.
-    return default_directory().parent / "orders.db"
-
-
 # --- output -----------------------------------------------------------------------------------
-
-
-def _when(t: float | None) -> str:
-    return iso(t)
 
 
 def order_dict(order: Order) -> dict[str, Any]:
@@ -109,185 +92,11 @@ def order_dict(order: Order) -> dict[str, Any]:
     }
 
 
-def _order_row(order: Order) -> dict[str, Any]:
+def order_row(order: Order) -> dict[str, Any]:
     row = order_dict(order)
     row["filled"] = row.pop("vol_exec")
-    row["opened"] = _when(order.opentm)
+    row["opened"] = iso(order.opentm)
     return row
-
-
-_plain = plain
-
-
-def _emit(
-    data: Any,
-    *,
-    output_format: str,
-    rows: Sequence[dict[str, Any]] | None = None,
-    columns: Sequence[str] = (),
-) -> None:
-    emit(data, output_format=output_format, rows=rows, columns=columns)
-
-
-# --- shared options ---------------------------------------------------------------------------
-
-
-class _Userref(click.ParamType):  # type: ignore[type-arg]
-    """A userref typed by hand: ASCII digits only, then the library's range check.
-
-    ``click.INT`` goes through ``int()``, which also reads ``"+5"``, ``" 5"``, ``"5_000"`` and
-    Arabic-Indic or fullwidth digits; a userref that was not typed as plain digits is a typo
-    (or worse) to report, not to repair.
-    """
-
-    # Shown as INTEGER in --help, as click.INT was: the generated CLI reference stays as is.
-    name = "integer"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif (
-            isinstance(value, str) and 0 < len(value) <= 10 and all("0" <= c <= "9" for c in value)
-        ):
-            number = int(value)
-        else:
-            self.fail(f"{value!r} is not a userref (ASCII digits, 1..{USERREF_MAX})", param, ctx)
-        try:
-            return check_userref(number)
-        except OmsError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-_USERREF = _Userref()
-
-
-def _db_option(f: F) -> F:
-    return click.option(
-        "--db",
-        "db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="The order cache (SQLite) [env OMS_DB; default: orders.db in the oms data dir].",
-    )(f)
-
-
-def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    def store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        ctx.meta[f"oms.{name}"] = value
-        return value
-
-    return store
-
-
-def identity_options(f: F) -> F:
-    """``--account``, ``--userref-range`` and ``--rebind``, read back by
-    :func:`identity_settings` (not passed to the command function)."""
-    f = click.option(
-        "--rebind",
-        is_flag=True,
-        expose_value=False,
-        callback=_remember("rebind"),
-        help=(
-            "Bind the database to this --base-url and key/account although it belongs to "
-            "another (only when it really is the same exchange and account)."
-        ),
-    )(f)
-    f = click.option(
-        "--userref-range",
-        envvar="OMS_USERREF_RANGE",
-        metavar="LO-HI|K/N",
-        expose_value=False,
-        callback=_remember("userref_range"),
-        help=(
-            "This host's slice of the userrefs: LO-HI, or K/N (slice K of N equal slices), "
-            "when several machines trade one account [env OMS_USERREF_RANGE]."
-        ),
-    )(f)
-    f = click.option(
-        "--account",
-        "account_name",
-        envvar="OMS_ACCOUNT",
-        metavar="NAME",
-        expose_value=False,
-        callback=_remember("account"),
-        help=(
-            "Name of the Kraken account: keys given the same name share one userref "
-            "sequence on this machine [env OMS_ACCOUNT; default: the API key]."
-        ),
-    )(f)
-    return f
-
-
-def identity_settings() -> dict[str, Any]:
-    """The OrderManager keywords the identity options set for the running command."""
-    meta = click.get_current_context().meta
-    return {
-        "account": meta.get("oms.account") or None,
-        "userref_range": meta.get("oms.userref_range") or None,
-        "rebind": bool(meta.get("oms.rebind")),
-    }
-
-
-def _exchange_options(f: F) -> F:
-    f = identity_options(f)
-    f = click.option(
-        "--base-url",
-        envvar="KRAKEN_BASE_URL",
-        default=DEFAULT_BASE_URL,
-        show_default=True,
-        help="Kraken, or a local `oms sandbox` [env KRAKEN_BASE_URL].",
-    )(f)
-    f = click.option(
-        "--deadline",
-        type=click.FloatRange(3, 59),
-        default=15.0,
-        show_default=True,
-        help="Seconds ahead of the server's clock for each AddOrder's deadline.",
-    )(f)
-    return _db_option(f)
-
-
-def is_sandbox_url(base_url: str) -> bool:
-    """Whether ``base_url`` is a local sandbox (a loopback host), not an exchange."""
-    from urllib.parse import urlsplit
-
-    from oms.sandbox.server import is_loopback_host
-
-    host = urlsplit(base_url).hostname or ""
-    return is_loopback_host(host)
-
-
-@contextmanager
-def _manager(base_url: str, db: Path | None, *, deadline: float = 15.0) -> Iterator[OrderManager]:
-    credentials = credentials_from_env()
-    with cli_errors():
-        client = KrakenClient(credentials, base_url=base_url, sleep=waiting_sleep())
-        try:
-            manager = OrderManager(
-                client,
-                db or default_db(),
-                deadline=deadline,
-                sleep=waiting_sleep(),
-                **identity_settings(),
-            )
-        except BaseException:
-            client.close()
-            raise
-        try:
-            yield manager
-        finally:
-            manager.close()
-            client.close()
-
-
-@contextmanager
-def _cache(db: Path | None) -> Iterator[OrderCache]:
-    with cli_errors():
-        cache = OrderCache(db or default_db())
-        try:
-            yield cache
-        finally:
-            cache.close()
 
 
 def _interrupted_placement(manager: OrderManager, known: set[str]) -> CliError:
@@ -329,11 +138,11 @@ def _interrupted_placement(manager: OrderManager, known: set[str]) -> CliError:
 @click.option(
     "--ordertype", default=None, help="Order type (default: limit with --price, else market)."
 )
-@click.option("--userref", type=_USERREF, help="A userref chosen by hand (default: allocated).")
+@click.option("--userref", type=USERREF, help="A userref chosen by hand (default: allocated).")
 @click.option(
     "--group",
     "group_ref",
-    type=_USERREF,
+    type=USERREF,
     help="Place into the group with this userref (known to the cache).",
 )
 @click.option(
@@ -351,7 +160,7 @@ def _interrupted_placement(manager: OrderManager, known: set[str]) -> CliError:
     is_flag=True,
     help="Do not ask before sending a market order to a non-sandbox --base-url.",
 )
-@_exchange_options
+@exchange_options
 @format_options
 def place(
     pair: str,
@@ -412,7 +221,7 @@ def place(
             )
         if not click.confirm(question, default=False, err=True):
             raise CliError("not confirmed: nothing was sent", EXIT_USAGE)
-    with _manager(base_url, db, deadline=deadline) as manager:
+    with open_manager(base_url, db, deadline=deadline) as manager:
         group: Group | int | None = group_ref
         if group_ref is not None and manager.group(group_ref) is None:
             if not create_group:
@@ -429,7 +238,7 @@ def place(
             result = manager.place(request, group=group, validate=validate)
         except KeyboardInterrupt:
             raise _interrupted_placement(manager, known) from None
-        _emit(_plain(result), output_format=fmt_)
+        emit(plain(result), output_format=fmt_)
 
 
 def _orders_rows(cache: OrderCache, found: Sequence[Order]) -> tuple[list[Any], list[Any]]:
@@ -437,7 +246,7 @@ def _orders_rows(cache: OrderCache, found: Sequence[Order]) -> tuple[list[Any], 
     unsynced = cache.unsynced(o.txid for o in found if o.status is OrderStatus.PENDING)
     data, rows = [], []
     for order in found:
-        record, row = order_dict(order), _order_row(order)
+        record, row = order_dict(order), order_row(order)
         if order.txid in unsynced:
             record["status"] = row["status"] = SENT
         data.append(record)
@@ -459,7 +268,7 @@ SENT = "sent"
     help="open = pending+open; closed = closed+canceled+expired; or one exact status.",
 )
 @click.option(
-    "--userref", type=_USERREF, help="Only orders with this userref (a group's, or one order's)."
+    "--userref", type=USERREF, help="Only orders with this userref (a group's, or one order's)."
 )
 @click.option("--pair", help="Only this pair (altname, e.g. XBTUSD).")
 @click.option("--side", type=click.Choice(["buy", "sell"]))
@@ -475,7 +284,7 @@ SENT = "sent"
 )
 @click.option("--txid", help="Just this one order.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many (newest first).")
-@_db_option
+@db_option
 @format_options
 def orders(
     status: str,
@@ -499,7 +308,7 @@ def orders(
     statuses: Any = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES, "all": None}.get(
         status, status
     )
-    with _cache(db) as cache:
+    with open_cache(db) as cache:
         found = cache.orders(
             status=statuses,
             userref=userref,
@@ -511,28 +320,28 @@ def orders(
             limit=limit,
         )
         data, rows = _orders_rows(cache, found)
-    _emit(data, output_format=fmt_, rows=data if fmt_ == "nl" else rows, columns=ORDER_COLUMNS)
+    emit(data, output_format=fmt_, rows=data if fmt_ == "nl" else rows, columns=ORDER_COLUMNS)
 
 
 @click.command()
 @click.option("--label", help="Only groups with this label.")
-@_db_option
+@db_option
 @format_options
 def groups(label: str | None, db: Path | None, output_format: str | None, table: bool) -> None:
     """List the groups (one userref, many orders) with their open and total order counts."""
     fmt_ = chosen_format(output_format, table)
-    with _cache(db) as cache:
+    with open_cache(db) as cache:
         rows = [
             {
                 "userref": g.userref,
                 "label": g.label,
-                "created": _when(g.created_at),
+                "created": iso(g.created_at),
                 "open": cache.count(userref=g.userref, status=OPEN_STATUSES),
                 "orders": cache.count(userref=g.userref),
             }
             for g in cache.groups(label=label)
         ]
-    _emit(
+    emit(
         rows,
         output_format=fmt_,
         rows=rows,
@@ -544,12 +353,12 @@ def groups(label: str | None, db: Path | None, output_format: str | None, table:
 @click.option(
     "--userref",
     "userrefs",
-    type=_USERREF,
+    type=USERREF,
     multiple=True,
     help="Cancel every open order with this userref (repeat for several: one batch).",
 )
 @click.option("--txid", help="Cancel this one order.")
-@_exchange_options
+@exchange_options
 @format_options
 def cancel(
     userrefs: tuple[int, ...],
@@ -571,23 +380,22 @@ def cancel(
     with cli_errors():
         for ref in userrefs:
             check_userref(ref)
-    with _manager(base_url, db, deadline=deadline) as manager:
+    with open_manager(base_url, db, deadline=deadline) as manager:
         if txid:
             result: Any = manager.cancel(txid)
-            _emit(_plain(result), output_format=fmt_)
+            emit(plain(result), output_format=fmt_)
             return
         outcome: GroupCancelResult = (
             manager.cancel_group(userrefs[0])
             if len(userrefs) == 1
             else manager.cancel_groups(userrefs)
         )
-        data = {**_plain(outcome), "ok": outcome.ok}
-        _emit(data, output_format=fmt_)
-        if outcome.outsiders and not outcome.outsiders_cancelled and not quiet():
-            click.echo(
+        data = {**plain(outcome), "ok": outcome.ok}
+        emit(data, output_format=fmt_)
+        if outcome.outsiders and not outcome.outsiders_cancelled:
+            note(
                 f"note: {len(outcome.outsiders)} order(s) with this userref were not placed "
-                "through this database; they were left open: " + ", ".join(outcome.outsiders),
-                err=True,
+                "through this database; they were left open: " + ", ".join(outcome.outsiders)
             )
         if not outcome.ok:
             raise CliError(
@@ -597,7 +405,7 @@ def cancel(
 
 
 @click.command()
-@_exchange_options
+@exchange_options
 @format_options
 def recover(
     base_url: str, deadline: float, db: Path | None, output_format: str | None, table: bool
@@ -608,7 +416,7 @@ def recover(
     Exit status 3 while any stays unknown (run it again once the exchange answers).
     """
     fmt_ = chosen_format(output_format, table)
-    with _manager(base_url, db, deadline=deadline) as manager:
+    with open_manager(base_url, db, deadline=deadline) as manager:
         report = manager.recover()
         rows = []
         for state, ids in (
@@ -630,9 +438,9 @@ def recover(
                     }
                 )
         if fmt_ == "json":
-            _emit({"resolved": report.resolved, "intents": rows}, output_format=fmt_)
+            emit({"resolved": report.resolved, "intents": rows}, output_format=fmt_)
         else:
-            _emit(
+            emit(
                 rows,
                 output_format=fmt_,
                 rows=rows,
@@ -647,26 +455,24 @@ def recover(
 
 
 @click.command()
-@_exchange_options
+@exchange_options
 @format_options
 def sync(
     base_url: str, deadline: float, db: Path | None, output_format: str | None, table: bool
 ) -> None:
     """Bring the cache up to date: open orders, and orders closed since the last sync."""
     fmt_ = chosen_format(output_format, table)
-    with _manager(base_url, db, deadline=deadline) as manager:
+    with open_manager(base_url, db, deadline=deadline) as manager:
         result = manager.sync()
-        _emit(_plain(result), output_format=fmt_)
-        if result.foreign and not quiet():
-            click.echo(
+        emit(plain(result), output_format=fmt_)
+        if result.foreign:
+            note(
                 f"note: {len(result.foreign)} order(s) carry userrefs in this program's range but "
                 "were not placed through this database; their userrefs are reserved: "
-                + ", ".join(result.foreign),
-                err=True,
+                + ", ".join(result.foreign)
             )
-        if result.missing and not quiet():
-            click.echo(
+        if result.missing:
+            note(
                 f"note: the exchange does not know {len(result.missing)} cached open order(s); "
-                "they are marked missing: " + ", ".join(result.missing),
-                err=True,
+                "they are marked missing: " + ", ".join(result.missing)
             )

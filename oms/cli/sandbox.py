@@ -20,7 +20,8 @@ from typing import Any
 
 import click
 
-from oms.cli._common import EXIT_USAGE, CliError, parse_time
+from oms.cli.errors import EXIT_USAGE, CliError
+from oms.cli.options import parse_time
 from oms.sandbox import DEFAULT_BALANCES, AccountConfig, Sandbox
 from oms.sandbox.clock import Clock, ManualClock, SystemClock
 from oms.sandbox.config import SandboxConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from oms import auth
-from oms.cli._common import EXIT_USAGE, CliError
+from oms.cli.errors import EXIT_USAGE, CliError
 from oms.errors import ValidationError
 
 

@@ -386,6 +386,24 @@ class OrderManager:
         self.requests.add("CancelAllOrdersAfter")
         return self.client.cancel_all_orders_after(0)
 
+    # --- named constructors (the building lives in oms.connect) --------------------------
+
+    @classmethod
+    def from_env(cls, cache: Any = None, **options: Any) -> OrderManager:
+        """A manager on the exchange the environment names: see
+        :func:`oms.connect.manager_from_env`. It closes its client when closed."""
+        from oms.connect import manager_from_env
+
+        return manager_from_env(cache, **options)
+
+    @classmethod
+    def on_sandbox(cls, sandbox: Any, cache: Any = ":memory:", **options: Any) -> OrderManager:
+        """A manager on a sandbox (or a sandbox's URL) sharing its clock: see
+        :func:`oms.connect.manager_on_sandbox`. It closes its client when closed."""
+        from oms.connect import manager_on_sandbox
+
+        return manager_on_sandbox(sandbox, cache, **options)
+
 
 def _check_settings(
     deadline: float, max_attempts: int, lookup_attempts: int, margin: float, match_slack: float

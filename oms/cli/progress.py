@@ -19,7 +19,9 @@ from typing import Any, TextIO
 
 import click
 
-__all__ = ["StatusLine", "show_progress", "waiting_sleep"]
+from oms.cli.output import iso, quiet
+
+__all__ = ["StatusLine", "SyncProgress", "show_progress", "waiting_sleep"]
 
 #: Waits shorter than this pass without a word.
 WAIT_NOTICE = 2.0
@@ -31,8 +33,6 @@ def _stream() -> TextIO:
 
 def show_progress() -> bool:
     """Whether to draw progress: stderr is a terminal and ``-q`` was not given."""
-    from oms.cli._common import quiet
-
     return not quiet() and _stream().isatty()
 
 
@@ -88,3 +88,45 @@ def waiting_sleep(
             line.clear()
 
     return wait
+
+
+class SyncProgress:
+    """A bar over the time span the sync covers, from its first cursor to now (click's bar:
+    it draws only on a terminal; pages, trades and the rate ride along as its item text)."""
+
+    def __init__(self, pair: str) -> None:
+        self.pair = pair
+        self.enabled = show_progress()
+        self.bar: Any = None
+        self.started = time.monotonic()
+        self.at = 0.0
+        self.text = ""
+        #: "Now" for the bar's end: the exchange's clock (set by the caller), else ours.
+        self.now: float | None = None
+
+    def __call__(self, pages: int, received: int, inserted: int, cursor: int) -> None:
+        if not self.enabled:
+            return
+        at = cursor / 1e9
+        if self.bar is None:
+            now = self.now if self.now is not None else time.time()
+            self.at = min(at, now)
+            self.bar = click.progressbar(
+                length=max(1, int(now - self.at)),
+                label=f"{self.pair} trades",
+                file=sys.stderr,
+                show_pos=False,
+                show_eta=True,
+                item_show_func=lambda _: self.text,
+            )
+            self.bar.__enter__()
+        rate = received / max(time.monotonic() - self.started, 1e-6)
+        self.text = f"{pages} pages, {received} trades ({rate:.0f}/s), at {iso(at)}"
+        step = int(at - self.at)
+        if step > 0:
+            self.at += step
+        self.bar.update(max(step, 0), current_item=pages)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)

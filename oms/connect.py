@@ -1,0 +1,231 @@
+"""One way to open a client or a manager: from the environment, or on a sandbox.
+
+A strategy, the ``oms`` command and every example build what they trade through with the
+same few functions (also reachable as :meth:`OrderManager.from_env
+<oms.manager.OrderManager.from_env>` and :meth:`OrderManager.on_sandbox
+<oms.manager.OrderManager.on_sandbox>`)::
+
+    with OrderManager.from_env() as manager:          # KRAKEN_API_KEY, KRAKEN_API_SECRET, ...
+        manager.place(request)
+
+    with Sandbox.serve(clock=ManualClock()) as sb, OrderManager.on_sandbox(sb) as manager:
+        ...                                           # the sandbox's clock, given once
+
+What the environment supplies: ``KRAKEN_API_KEY`` / ``KRAKEN_API_SECRET`` (the key pair),
+``KRAKEN_BASE_URL`` (default Kraken), ``OMS_ACCOUNT`` and ``OMS_USERREF_RANGE`` (read by the
+manager), ``OMS_DB`` and ``OMS_DATA_DIR`` (where files go, see :mod:`oms.paths`). The clock
+and ``sleep`` are given once and reach the client and the manager alike. A manager opened
+here owns its client: closing the manager closes the client.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from oms import paths
+from oms.auth import Credentials
+from oms.client import DEFAULT_BASE_URL, KrakenClient
+from oms.errors import ValidationError
+from oms.manager import OrderManager
+from oms.nonce import NonceSource
+
+if TYPE_CHECKING:
+    from oms.cache import OrderCache
+    from oms.sandbox import Sandbox
+
+    CacheLike = OrderCache | str | os.PathLike[str]
+
+__all__ = [
+    "Keys",
+    "base_url_from_env",
+    "client_from_env",
+    "credentials_from_env",
+    "manager_from_env",
+    "manager_on_sandbox",
+]
+
+#: Whether a client needs the key pair: ``"required"`` (private calls), ``"optional"`` (used
+#: when set), ``"none"`` (public endpoints only, the environment's keys are ignored).
+Keys = Literal["required", "optional", "none"]
+
+KEY_VARS = ("KRAKEN_API_KEY", "KRAKEN_API_SECRET")
+
+
+def credentials_from_env() -> Credentials:
+    """The key pair from ``KRAKEN_API_KEY`` / ``KRAKEN_API_SECRET``.
+
+    :raises ValidationError: naming the variables that are missing, or what is wrong with them.
+    """
+    missing = [name for name in KEY_VARS if not os.environ.get(name)]
+    if missing:
+        raise ValidationError(
+            f"{' and '.join(missing)} not set: export KRAKEN_API_KEY and KRAKEN_API_SECRET "
+            "(Kraken: Settings, API; for `oms sandbox`, the key and secret it printed)",
+            field=missing[0],
+            rule="missing",
+        )
+    try:
+        return Credentials.from_env()
+    except ValidationError as exc:
+        raise ValidationError(
+            f"KRAKEN_API_KEY / KRAKEN_API_SECRET: {exc}", field="KRAKEN_API_KEY"
+        ) from None
+
+
+def base_url_from_env() -> str:
+    """``$KRAKEN_BASE_URL``, else Kraken's own."""
+    return os.environ.get("KRAKEN_BASE_URL") or DEFAULT_BASE_URL
+
+
+def _credentials(keys: Keys) -> Credentials | None:
+    if keys not in ("required", "optional", "none"):
+        raise ValidationError(f"keys must be required, optional or none, got {keys!r}")
+    wanted = keys == "required" or (
+        keys == "optional" and any(os.environ.get(name) for name in KEY_VARS)
+    )
+    return credentials_from_env() if wanted else None
+
+
+def _clocked(
+    options: dict[str, Any],
+    clock: Callable[[], float] | None,
+    sleep: Callable[[float], Any] | None,
+) -> dict[str, Any]:
+    if clock is not None:
+        options.setdefault("clock", clock)
+    if sleep is not None:
+        options.setdefault("sleep", sleep)
+    return options
+
+
+def client_from_env(
+    *,
+    base_url: str | None = None,
+    keys: Keys = "required",
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Any] | None = None,
+    nonce_dir: str | os.PathLike[str] | None = None,
+    **client_options: Any,
+) -> KrakenClient:
+    """A :class:`~oms.client.KrakenClient` on ``base_url`` (default ``$KRAKEN_BASE_URL``,
+    else Kraken) with the environment's key pair (see :data:`Keys`).
+
+    ``nonce_dir`` keeps the key's nonce file elsewhere than :func:`oms.paths.nonce_dir`
+    (a throwaway sandbox key). Other keywords go to ``KrakenClient``.
+    """
+    credentials = _credentials(keys)
+    if nonce_dir is not None and credentials is not None:
+        client_options.setdefault(
+            "nonce_source", NonceSource(credentials.fingerprint, directory=nonce_dir)
+        )
+    return KrakenClient(
+        credentials,
+        base_url=base_url or base_url_from_env(),
+        **_clocked(client_options, clock, sleep),
+    )
+
+
+class _OwningManager(OrderManager):
+    """A manager that closes the client it was opened with (see :mod:`oms.connect`)."""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.client.close()
+
+
+def _manager(
+    client: KrakenClient,
+    cache: CacheLike,
+    options: dict[str, Any],
+) -> OrderManager:
+    try:
+        return _OwningManager(client, cache, **options)
+    except BaseException:
+        client.close()
+        raise
+
+
+def manager_from_env(
+    cache: CacheLike | None = None,
+    *,
+    base_url: str | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Any] | None = None,
+    client_options: Mapping[str, Any] | None = None,
+    **manager_options: Any,
+) -> OrderManager:
+    """An :class:`~oms.manager.OrderManager` on the exchange the environment names.
+
+    ``cache`` is an order cache or its path (default :func:`oms.paths.orders_db`:
+    ``$OMS_DB``, else ``orders.db`` in the data directory). ``clock`` and ``sleep`` go to the
+    client and the manager alike; ``client_options`` to ``KrakenClient``, the other keywords
+    (``deadline``, ``account``, ``userref_range``, ``rebind``...) to ``OrderManager``.
+    """
+    client = client_from_env(
+        base_url=base_url, clock=clock, sleep=sleep, **dict(client_options or {})
+    )
+    options = _clocked(dict(manager_options), clock, sleep)
+    return _manager(client, cache if cache is not None else paths.orders_db(), options)
+
+
+def _sandbox_client(
+    sandbox: Sandbox | str,
+    *,
+    account: int | str,
+    nonce_dir: str | os.PathLike[str] | None,
+    options: dict[str, Any],
+) -> tuple[KrakenClient, Callable[[], float] | None, Callable[[float], Any] | None]:
+    """A client on ``sandbox`` and the clock and sleep its manager must share with it."""
+    if isinstance(sandbox, str):
+        from urllib.parse import urlsplit
+
+        from oms.sandbox.server import is_loopback_host
+
+        if not is_loopback_host(urlsplit(sandbox).hostname or ""):
+            raise ValidationError(
+                f"{sandbox!r} is not a sandbox URL (a loopback host such as 127.0.0.1)",
+                field="sandbox",
+                rule="loopback",
+            )
+        client = client_from_env(base_url=sandbox, nonce_dir=nonce_dir, **options)
+        return client, options.get("clock"), options.get("sleep")
+    from oms.sandbox import ManualClock
+
+    if nonce_dir is not None and "nonce_source" not in options:
+        fingerprint = sandbox.credentials_for(account).fingerprint
+        options["nonce_source"] = NonceSource(fingerprint, directory=nonce_dir)
+    client = sandbox.client(account=account, **options)
+    clock = sandbox.clock
+    if isinstance(clock, ManualClock):
+        # Time a client or manager would wait moves the sandbox's clock instead.
+        return client, clock.time, clock.advance
+    return client, options.get("clock"), options.get("sleep")
+
+
+def manager_on_sandbox(
+    sandbox: Sandbox | str,
+    cache: CacheLike = ":memory:",
+    *,
+    account: int | str = 0,
+    nonce_dir: str | os.PathLike[str] | None = None,
+    client_options: Mapping[str, Any] | None = None,
+    **manager_options: Any,
+) -> OrderManager:
+    """An :class:`~oms.manager.OrderManager` on a sandbox exchange.
+
+    ``sandbox`` is an :class:`oms.sandbox.Sandbox` (served or in-process: the client is
+    bound to it with ``account``'s keys) or the URL of one (``oms sandbox``; the keys come
+    from the environment). On a sandbox whose clock is a
+    :class:`~oms.sandbox.ManualClock` the client and the manager share that clock, and
+    their waits move it instead of sleeping. ``cache`` defaults to an in-memory database.
+    ``nonce_dir`` keeps the throwaway key's nonce file out of the user's data directory.
+    """
+    options = dict(client_options or {})
+    client, clock, sleep = _sandbox_client(
+        sandbox, account=account, nonce_dir=nonce_dir, options=options
+    )
+    return _manager(client, cache, _clocked(dict(manager_options), clock, sleep))
