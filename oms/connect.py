@@ -127,23 +127,13 @@ def client_from_env(
     )
 
 
-class _OwningManager(OrderManager):
-    """A manager that closes the client it was opened with (see :mod:`oms.connect`)."""
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self.client.close()
-
-
 def _manager(
     client: KrakenClient,
     cache: CacheLike,
     options: dict[str, Any],
 ) -> OrderManager:
     try:
-        return _OwningManager(client, cache, **options)
+        return OrderManager(client, cache, owns_client=True, **options)
     except BaseException:
         client.close()
         raise

@@ -92,7 +92,8 @@ class OrderManager:
     Kraken's ``Time`` must confirm the deadline has passed.
 
     Use :meth:`from_env` (a live account) or :meth:`on_sandbox` (a local exchange) to build
-    one with its client in one step. If one manager is shared by threads, :meth:`close` waits
+    one with its client in one step; such a manager owns its client (``owns_client``) and
+    closes it with itself. If one manager is shared by threads, :meth:`close` waits
     for their calls to finish; a closed manager leaves its client fully usable.
     """
 
@@ -115,6 +116,7 @@ class OrderManager:
         time_max_age: float = 300.0,
         floor_max_age: float = 15.0,
         monotonic: Callable[[], float] = _time.monotonic,
+        owns_client: bool = False,
     ):
         _check_settings(deadline, max_attempts, lookup_attempts, margin, match_slack)
         if allocator is not None and userref_range is not None:
@@ -130,6 +132,7 @@ class OrderManager:
         key = client.credentials.key if client.credentials is not None else None
         self.account = AccountIdentity.find(key=key, name=account)
         self.client = client
+        self._owns_client = owns_client
         self._owns_cache = not isinstance(cache, OrderCache)
         self.cache = cache if isinstance(cache, OrderCache) else OrderCache(cache)
         try:
@@ -217,7 +220,8 @@ class OrderManager:
         Waits for placements (and other calls) running in other threads to finish first:
         giving up an intent in flight would let another manager judge it while it is still
         being sent. Later calls raise :class:`~oms.errors.ValidationError`. The client is
-        not closed and stays fully usable.
+        closed too only if the manager owns it (``owns_client=True``, as the named
+        constructors build it); otherwise it stays fully usable.
         """
         self._activity.close()
         self._release()
@@ -227,6 +231,8 @@ class OrderManager:
                 close()
         if self._owns_cache:
             self.cache.close()
+        if self._owns_client:
+            self.client.close()
 
     # --- time and pairs ------------------------------------------------------------------
 
