@@ -14,6 +14,8 @@ Every error says two things a trading program must know before it decides what t
     ├── ResponseShapeError         an answer that does not have the documented shape
     ├── OutcomeUnknownError        the order manager could not decide whether an order exists
     ├── AllocatorExhausted         a userref allocator has no value left to hand out
+    ├── CacheError                 an oms SQLite file failed (read-only, corrupt, disk full)
+    │   └── CacheBusy              another process held its write lock past the busy timeout
     ├── NonceLockTimeout           another process held the key's nonce lock too long
     ├── ServerTimeUnavailable      Kraken's time unknown before a placement: nothing was sent
     ├── TransportError             the request did not complete as HTTP 200 + JSON
@@ -53,6 +55,8 @@ __all__ = [
     "AccountError",
     "AllocatorExhausted",
     "AuthError",
+    "CacheBusy",
+    "CacheError",
     "ConnectError",
     "ConnectionLost",
     "CostMinimumNotMet",
@@ -201,6 +205,31 @@ class OutcomeUnknownError(OmsError):
 
 class AllocatorExhausted(OmsError):
     """A userref allocator cannot hand out a value within its range."""
+
+
+class CacheError(OmsError):
+    """An oms SQLite file (the order cache, an account's state, a history database) could not
+    be read or written: read-only, corrupt, on a full disk. SQLite's own exception is chained
+    as ``__cause__``; ``path`` names the file.
+
+    What the exchange did is not this error's business: a placement that fails to write its
+    intent sends nothing, and one that fails to record an answer says so itself.
+    """
+
+    outcome_known = True
+    retry_safe = False
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        #: The file that failed.
+        self.path = path
+
+
+class CacheBusy(CacheError):
+    """Another process held the file's write lock for longer than the busy timeout; the
+    write did not happen, and trying again later is safe."""
+
+    retry_safe = True
 
 
 # --- transport errors ---------------------------------------------------------------------

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms._decimal import fmt
 from oms.cache import MIGRATIONS, Group, Intent, IntentState, OrderCache
-from oms.errors import ValidationError
+from oms.errors import CacheError, ValidationError
 from oms.models import Order, OrderStatus
 
 
@@ -112,7 +111,7 @@ def test_version_1_sequences_continue_for_both_kinds_after_the_upgrade(tmp_path:
     the upgrade each kind continues past it, so neither can repeat a value."""
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path)
-    MIGRATIONS[0](sqlite_utils.Database(conn))  # version 1's tables
+    MIGRATIONS[0](conn)  # version 1's tables
     conn.execute("INSERT INTO userref_sequences VALUES ('counter', 1, 2147483647, 41)")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
@@ -209,8 +208,9 @@ def test_a_multi_row_write_is_all_or_nothing(cache: OrderCache, tmp_path: Path) 
     )
     conn.commit()
     conn.close()
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(CacheError) as info:
         cache.upsert_orders([order("OGOOD1"), order("OGOOD2"), order("OBAD")])
+    assert isinstance(info.value.__cause__, sqlite3.IntegrityError)
     assert cache.count() == 0
 
 

@@ -1,0 +1,271 @@
+"""Cached orders as rows of the ``orders`` table, and back (used by :mod:`oms.cache`).
+
+Money is TEXT holding the exact decimal string; times are REAL unix seconds (UTC). Reading a
+row builds the :class:`~oms.models.Order` directly (no detour through the API's shape): at
+thousands of open orders the conversion is most of a query's cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from oms._decimal import fmt
+from oms._sqlite import Database, upsert_sql
+from oms.errors import DatabaseBindingError
+from oms.models import Order, OrderDescr, OrderStatus, OrderType, Price, Side, Trigger, parse_price
+
+__all__ = [
+    "CLOSED_STATUSES",
+    "COLUMNS",
+    "OPEN_STATUSES",
+    "chunks",
+    "order_from_row",
+    "order_row",
+    "status_values",
+    "upsert_orders",
+]
+
+#: Statuses of orders that can still trade (``pending`` = accepted, not yet on the book).
+OPEN_STATUSES = (OrderStatus.PENDING, OrderStatus.OPEN)
+#: Statuses of orders that are done.
+CLOSED_STATUSES = (OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
+CLOSED_VALUES = frozenset(s.value for s in CLOSED_STATUSES)
+OPEN_VALUES = frozenset(s.value for s in OPEN_STATUSES)
+
+#: The columns an order writes, in :func:`order_row`'s order (``intent_id`` only when known).
+COLUMNS = (
+    "txid",
+    "userref",
+    "cl_ord_id",
+    "refid",
+    "status",
+    "pair",
+    "side",
+    "ordertype",
+    "price",
+    "price2",
+    "leverage",
+    "descr_order",
+    "descr_close",
+    "vol",
+    "vol_exec",
+    "cost",
+    "fee",
+    "avg_price",
+    "stopprice",
+    "limitprice",
+    "trigger",
+    "margin",
+    "misc",
+    "oflags",
+    "reason",
+    "sender_sub_id",
+    "opentm",
+    "closetm",
+    "starttm",
+    "expiretm",
+    # Seen on the exchange again: whatever a failed lookup concluded is over.
+    "synced_at",
+    "missing_at",
+    "missing_note",
+)
+# Where the checks below find their fields in a row tuple.
+_TXID, _USERREF, _STATUS, _PAIR, _SIDE = 0, 1, 4, 5, 6
+# An upsert keeps columns not in the row: intent_id set at placement survives a sync.
+_UPSERT = upsert_sql("orders", COLUMNS, ("txid",))
+_UPSERT_WITH_INTENT = upsert_sql("orders", (*COLUMNS, "intent_id"), ("txid",))
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return fmt(value) if value is not None else None
+
+
+def _price_text(value: Price) -> str:
+    # A relative price ("+5%") keeps Kraken's own notation; an absolute one is plain decimal.
+    return fmt(value) if isinstance(value, Decimal) else str(value)
+
+
+def order_row(order: Order, *, synced_at: float | None) -> tuple[Any, ...]:
+    """The values of :data:`COLUMNS` for ``order``."""
+    descr = order.descr
+    return (
+        order.txid,
+        order.userref,
+        order.cl_ord_id,
+        order.refid,
+        order.status.value,
+        descr.pair,
+        descr.side.value,
+        descr.ordertype_raw,
+        _price_text(descr.price),
+        _price_text(descr.price2),
+        descr.leverage,
+        descr.order,
+        descr.close,
+        fmt(order.vol),
+        fmt(order.vol_exec),
+        fmt(order.cost),
+        fmt(order.fee),
+        fmt(order.price),
+        _dec(order.stopprice),
+        _dec(order.limitprice),
+        order.trigger.value if order.trigger is not None else None,
+        None if order.margin is None else int(order.margin),
+        ",".join(order.misc),
+        ",".join(order.oflags),
+        order.reason,
+        order.sender_sub_id,
+        order.opentm,
+        order.closetm,
+        order.starttm,
+        order.expiretm,
+        synced_at,
+        None,
+        None,
+    )
+
+
+_ORDER_TYPES = {t.value: t for t in OrderType}
+_SIDES = {s.value: s for s in Side}
+_STATUSES = {s.value: s for s in OrderStatus}
+
+
+def _price(text: str | None) -> Price:
+    if not text:
+        return Decimal(0)
+    if text[0] in "+-#":
+        return parse_price(text)
+    return Decimal(text)
+
+
+def _csv(text: str | None) -> tuple[str, ...]:
+    return tuple(part for part in text.split(",") if part) if text else ()
+
+
+def order_from_row(row: Mapping[str, Any]) -> Order:
+    """The :class:`~oms.models.Order` a row of ``orders`` holds (as the exchange reported it).
+
+    The row's text was written by :func:`order_row` from a checked order, so it is read back
+    with ``Decimal()`` and the enums' tables rather than parsed as an untrusted answer.
+    """
+    raw_type = row["ordertype"]
+    descr = OrderDescr(
+        pair=row["pair"],
+        side=_SIDES[row["side"]],
+        ordertype=_ORDER_TYPES.get(raw_type),
+        ordertype_raw=raw_type,
+        price=_price(row["price"]),
+        price2=_price(row["price2"]),
+        leverage=row["leverage"] or "none",
+        order=row["descr_order"] or "",
+        close=row["descr_close"] or None,
+    )
+    stop, limit, trigger, margin = (
+        row["stopprice"],
+        row["limitprice"],
+        row["trigger"],
+        row["margin"],
+    )
+    return Order(
+        txid=row["txid"],
+        status=_STATUSES[row["status"]],
+        descr=descr,
+        vol=Decimal(row["vol"]),
+        vol_exec=Decimal(row["vol_exec"]),
+        cost=Decimal(row["cost"] or 0),
+        fee=Decimal(row["fee"] or 0),
+        price=Decimal(row["avg_price"] or 0),
+        opentm=row["opentm"],
+        stopprice=None if stop is None else Decimal(stop),
+        limitprice=None if limit is None else Decimal(limit),
+        refid=row["refid"],
+        userref=row["userref"] or None,
+        cl_ord_id=row["cl_ord_id"] or None,
+        starttm=row["starttm"] or None,
+        expiretm=row["expiretm"] or None,
+        closetm=row["closetm"] or None,
+        reason=row["reason"],
+        trigger=None if trigger is None else Trigger(trigger),
+        margin=None if margin is None else bool(margin),
+        misc=_csv(row["misc"]),
+        oflags=_csv(row["oflags"]),
+        sender_sub_id=row["sender_sub_id"],
+    )
+
+
+def status_values(status: OrderStatus | str | Iterable[OrderStatus | str] | None) -> list[str]:
+    if status is None:
+        return []
+    if isinstance(status, (str, OrderStatus)):
+        status = [status]
+    return [OrderStatus(s).value for s in status]
+
+
+def chunks(ids: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """``ids`` in slices SQLite's parameter limit allows, each with its ``?, ?, ...``."""
+    wanted = list(ids)
+    for i in range(0, len(wanted), size):
+        chunk = wanted[i : i + size]
+        yield chunk, ", ".join("?" * len(chunk))
+
+
+def _refuse_rewrite(known: Sequence[Any], new: Sequence[Any]) -> None:
+    """An order's userref, pair and side never change on Kraken: a row that says otherwise
+    for a cached txid comes from another exchange (or account), and must not overwrite the
+    order this database knows."""
+    _, userref, pair, side = known
+    if (userref, pair, side) != (new[_USERREF], new[_PAIR], new[_SIDE]):
+        txid = new[_TXID]
+        raise DatabaseBindingError(
+            f"the exchange reports order {txid} as userref {new[_USERREF]} "
+            f"{new[_SIDE]} {new[_PAIR]}, but this database knows {txid} as userref "
+            f"{userref} {side} {pair}: it holds another exchange's or account's orders. "
+            "Nothing was overwritten; use a database of its own for this exchange"
+        )
+
+
+def _known(db: Database, txids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+    """``txid -> (status, userref, pair, side)`` of those already cached."""
+    known: dict[str, tuple[Any, ...]] = {}
+    for chunk, marks in chunks(txids):
+        for cached in db.execute(
+            f"SELECT status, userref, pair, side, txid FROM orders WHERE txid IN ({marks})",  # noqa: S608 -- placeholders only
+            chunk,
+        ):
+            known[cached[4]] = cached[:4]
+    return known
+
+
+def upsert_orders(
+    db: Database,
+    orders: Iterable[Order],
+    *,
+    synced_at: float | None,
+    intent_ids: Mapping[str, str] | None = None,
+) -> int:
+    """Insert or update ``orders`` (inside the caller's write transaction); returns how many
+    were written."""
+    rows = [order_row(order, synced_at=synced_at) for order in orders]
+    # One read of what is cached for these txids serves both rules below.
+    known = _known(db, (r[_TXID] for r in rows))
+    written = []
+    for row in rows:
+        cached = known.get(row[_TXID])
+        if cached is None:
+            written.append(row)
+            continue
+        _refuse_rewrite(cached, row)
+        # A closed order never reopens: an "open" row read before it closed (an OpenOrders
+        # answer older than the ClosedOrders one) must not overwrite the final state.
+        if row[_STATUS] in CLOSED_VALUES or cached[0] not in CLOSED_VALUES:
+            written.append(row)
+    ids = intent_ids or {}
+    placed = [(*r, ids[r[_TXID]]) for r in written if r[_TXID] in ids]
+    synced = [r for r in written if r[_TXID] not in ids]
+    if placed:
+        db.executemany(_UPSERT_WITH_INTENT, placed)
+    if synced:
+        db.executemany(_UPSERT, synced)
+    return len(written)
