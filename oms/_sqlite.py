@@ -162,24 +162,13 @@ class SQLiteFile:
         with self._read() as db:
             return int(db.execute("PRAGMA user_version").fetchone()[0])
 
-    @contextmanager
-    def _read(self) -> Iterator[Database]:
+    def _read(self) -> _Access:
         """The connection, under the lock, with SQLite's exceptions translated."""
-        with self._lock, translate(self.path):
-            yield self._db
+        return _Access(self, write=False)
 
-    @contextmanager
-    def _write(self) -> Iterator[Database]:
+    def _write(self) -> _Access:
         """One write transaction (BEGIN IMMEDIATE): all of it commits, or none of it."""
-        with self._lock, translate(self.path):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        return _Access(self, write=True)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._read() as db:
@@ -187,6 +176,51 @@ class SQLiteFile:
 
 
 _F = TypeVar("_F", bound=SQLiteFile)
+
+
+class _Access:
+    """``with file._read() as db`` / ``with file._write() as db``: the lock, the transaction
+    and the translation of SQLite's exceptions in one object (a class rather than a
+    generator-based context manager: it is on every call of the placement path)."""
+
+    __slots__ = ("_file", "_write")
+
+    def __init__(self, file: SQLiteFile, *, write: bool):
+        self._file = file
+        self._write = write
+
+    def __enter__(self) -> Database:
+        file = self._file
+        file._lock.acquire()
+        if self._write:
+            try:
+                file._db.execute("BEGIN IMMEDIATE")
+            except BaseException as exc:
+                file._lock.release()
+                if isinstance(exc, sqlite3.Error):
+                    raise translated(exc, file.path) from exc
+                raise
+        return file._db
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        db = self._file._db
+        try:
+            if self._write:
+                if exc is None:
+                    db.execute("COMMIT")
+                elif db.in_transaction:
+                    db.execute("ROLLBACK")
+        except sqlite3.Error as failed:
+            # A failed COMMIT (disk full, I/O error) rolls back: nothing was written.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise translated(failed, self._file.path) from failed
+        finally:
+            self._file._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise translated(exc, self._file.path) from exc
 
 
 def apply_migrations(db: Database, migrations: Sequence[Migration], *, what: str) -> None:

@@ -154,8 +154,10 @@ def _is_reserved(db: Database, userref: int) -> bool:
     return db.execute("SELECT 1 FROM reserved WHERE userref = ?", [userref]).fetchone() is not None
 
 
-def _is_issued(db: Database, userref: int) -> bool:
-    return db.execute("SELECT 1 FROM issued WHERE userref = ?", [userref]).fetchone() is not None
+# Handed out here or reserved: one statement, two primary-key seeks.
+_IN_USE = (
+    "SELECT 1 FROM issued WHERE userref = ?1 UNION ALL SELECT 1 FROM reserved WHERE userref = ?1"
+)
 
 
 def _alias(db: Database) -> str | None:
@@ -241,7 +243,7 @@ class AccountState(SequenceFile):
             set_meta(db, _ALIAS, identity.digest)
 
     def _in_use(self, db: Database, userref: int) -> bool:
-        return _is_issued(db, userref) or _is_reserved(db, userref)
+        return db.execute(_IN_USE, (userref,)).fetchone() is not None
 
     def advance_sequence(
         self,
