@@ -7,14 +7,25 @@ thousands of open orders the conversion is most of a query's cost.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from oms._decimal import fmt
+from oms._decimal import check_amount_text, fmt
 from oms._sqlite import Database, upsert_sql
 from oms.errors import DatabaseBindingError
-from oms.models import Order, OrderDescr, OrderStatus, OrderType, Price, Side, Trigger, parse_price
+from oms.models import (
+    Order,
+    OrderDescr,
+    OrderStatus,
+    OrderType,
+    Price,
+    Side,
+    Trigger,
+    checked,
+    parse_price,
+)
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -74,8 +85,12 @@ COLUMNS = (
 # Where the checks below find their fields in a row tuple.
 _TXID, _USERREF, _STATUS, _PAIR, _SIDE = 0, 1, 4, 5, 6
 # An upsert keeps columns not in the row: intent_id set at placement survives a sync.
-_UPSERT = upsert_sql("orders", COLUMNS, ("txid",))
-_UPSERT_WITH_INTENT = upsert_sql("orders", (*COLUMNS, "intent_id"), ("txid",))
+# userref, pair and side never change for a txid (_refuse_rewrite checks it): not assigning
+# them spares the indexes on them on every update of a cached order. (Not opentm: a row
+# written from a placement's answer holds an estimate until the exchange's time is read.)
+_FIXED = ("userref", "pair", "side")
+_UPSERT = upsert_sql("orders", COLUMNS, ("txid",), keep=_FIXED)
+_UPSERT_WITH_INTENT = upsert_sql("orders", (*COLUMNS, "intent_id"), ("txid",), keep=_FIXED)
 
 
 def _dec(value: Decimal | None) -> str | None:
@@ -132,12 +147,22 @@ _SIDES = {s.value: s for s in Side}
 _STATUSES = {s.value: s for s in OrderStatus}
 
 
+@functools.lru_cache(maxsize=4096)
+def _money(text: str) -> Decimal:
+    # The bounds (a regex on the text) still hold for a file someone else wrote into. Cached:
+    # Decimals are immutable, and an order book's amounts repeat ("0.00000", a lot size).
+    return Decimal(check_amount_text(text, field="cached amount"))
+
+
+def _opt_money(text: str | None) -> Decimal | None:
+    return None if text is None else _money(text)
+
+
 def _price(text: str | None) -> Price:
     if not text:
         return Decimal(0)
-    if text[0] in "+-#":
-        return parse_price(text)
-    return Decimal(text)
+    # A relative price keeps Kraken's notation ("+5%", "#1.5"), as parse_price reads it.
+    return parse_price(text) if text[0] in "+-#" else _money(text)
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
@@ -148,10 +173,13 @@ def order_from_row(row: Mapping[str, Any]) -> Order:
     """The :class:`~oms.models.Order` a row of ``orders`` holds (as the exchange reported it).
 
     The row's text was written by :func:`order_row` from a checked order, so it is read back
-    with ``Decimal()`` and the enums' tables rather than parsed as an untrusted answer.
+    with the enums' tables and ``Decimal()`` (amounts still within Kraken's bounds, a cheap
+    regex) and built without the models' converters (:func:`~oms.models.checked`), rather
+    than parsed as an untrusted answer.
     """
     raw_type = row["ordertype"]
-    descr = OrderDescr(
+    descr = checked(
+        OrderDescr,
         pair=row["pair"],
         side=_SIDES[row["side"]],
         ordertype=_ORDER_TYPES.get(raw_type),
@@ -168,18 +196,19 @@ def order_from_row(row: Mapping[str, Any]) -> Order:
         row["trigger"],
         row["margin"],
     )
-    return Order(
+    return checked(
+        Order,
         txid=row["txid"],
         status=_STATUSES[row["status"]],
         descr=descr,
-        vol=Decimal(row["vol"]),
-        vol_exec=Decimal(row["vol_exec"]),
-        cost=Decimal(row["cost"] or 0),
-        fee=Decimal(row["fee"] or 0),
-        price=Decimal(row["avg_price"] or 0),
+        vol=_money(row["vol"]),
+        vol_exec=_money(row["vol_exec"]),
+        cost=_money(row["cost"] or "0"),
+        fee=_money(row["fee"] or "0"),
+        price=_money(row["avg_price"] or "0"),
         opentm=row["opentm"],
-        stopprice=None if stop is None else Decimal(stop),
-        limitprice=None if limit is None else Decimal(limit),
+        stopprice=_opt_money(stop),
+        limitprice=_opt_money(limit),
         refid=row["refid"],
         userref=row["userref"] or None,
         cl_ord_id=row["cl_ord_id"] or None,

@@ -80,10 +80,13 @@ def insert_sql(table: str, columns: tuple[str, ...], *, or_ignore: bool = False)
 
 
 @functools.lru_cache(maxsize=64)
-def upsert_sql(table: str, columns: tuple[str, ...], pk: tuple[str, ...]) -> str:
-    """An insert that updates the given columns of an existing row (others stay as they are)."""
+def upsert_sql(
+    table: str, columns: tuple[str, ...], pk: tuple[str, ...], *, keep: tuple[str, ...] = ()
+) -> str:
+    """An insert that updates the given columns of an existing row (others stay as they are);
+    ``keep`` names columns an existing row keeps too (written only when the row is new)."""
     keys = ", ".join(f'"{c}"' for c in pk)
-    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in pk)
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in pk + keep)
     action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
     return f"{insert_sql(table, columns)} ON CONFLICT ({keys}) {action}"
 

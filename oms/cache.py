@@ -380,6 +380,17 @@ class OrderCache(IntentStore):
                 (userref,),
             )
 
+    def member_txids(self, userref: int) -> set[str]:
+        """The txids of :meth:`members` (one index range, no order objects built): what a
+        group cancel's bookkeeping needs."""
+        with self._read() as db:
+            found = db.execute(
+                f"SELECT txid FROM orders WHERE userref = ? AND {_OPEN_SQL} "  # noqa: S608 -- fixed fragments only
+                "AND intent_id IS NOT NULL",
+                (userref,),
+            )
+            return {r[0] for r in found}
+
     def explain_userref_query(self) -> str:
         """SQLite's plan for the by-userref query (tests check it uses the index)."""
         found = self._query(
