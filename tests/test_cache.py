@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from oms._decimal import fmt
 from oms.cache import MIGRATIONS, Group, Intent, IntentState, OrderCache
-from oms.errors import CacheError, ValidationError
+from oms.errors import CacheBusy, CacheError, ValidationError
 from oms.models import Order, OrderStatus
 
 
@@ -426,3 +427,68 @@ def test_a_file_that_is_not_sqlite_is_a_validation_error(tmp_path: Path) -> None
     path.write_text("not a database " * 100)
     with pytest.raises(ValidationError, match="cannot use"):
         OrderCache(path)
+
+
+# --- SQLite's failures, translated at the boundary -------------------------------------------
+
+
+def test_a_lock_held_past_the_busy_timeout_is_cache_busy(tmp_path: Path) -> None:
+    path = tmp_path / "cache.db"
+    with OrderCache(path, busy_timeout=0.05) as cache:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(CacheBusy) as info:
+                cache.add_group(Group(5, "g", 0.0))
+            assert info.value.retry_safe
+            assert info.value.path == str(path)
+            assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        cache.add_group(Group(5, "g", 0.0))  # and works again once the lock is gone
+        assert cache.group(5) is not None
+
+
+def test_a_corrupted_file_is_a_cache_error(tmp_path: Path) -> None:
+    path = tmp_path / "cache.db"
+    with OrderCache(path) as cache:
+        cache.upsert_orders([order(f"O{i}") for i in range(200)])
+        cache.close()
+        data = bytearray(path.read_bytes())
+        data[4096:] = b"\xff" * (len(data) - 4096)  # every page after the first
+        path.write_bytes(bytes(data))
+    with OrderCache(path) as broken, pytest.raises(CacheError) as info:
+        broken.orders()
+    assert not isinstance(info.value, CacheBusy)
+    assert isinstance(info.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_a_read_only_connection_is_a_cache_error(tmp_path: Path) -> None:
+    """A file SQLite may not write to (here: the connection made read-only, as a read-only
+    mount or permissions would, which root ignores) fails every write as a CacheError."""
+    with OrderCache(tmp_path / "cache.db") as cache:
+        with cache._read() as db:
+            db.execute("PRAGMA query_only = 1")
+        with pytest.raises(CacheError) as info:
+            cache.set_meta("k", "v")
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        assert cache.get_meta("k") is None  # reads still work
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only files")
+def test_a_read_only_file_is_a_cache_error(tmp_path: Path) -> None:
+    path = tmp_path / "cache.db"
+    OrderCache(path).close()
+    for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
+        if (tmp_path / name).exists():
+            (tmp_path / name).chmod(0o444)
+    try:
+        with OrderCache(path) as cache, pytest.raises(CacheError):
+            cache.set_meta("k", "v")
+    except ValidationError:
+        pass  # or refused when opening (the WAL needs a writable -shm): said, not raw sqlite3
+    finally:
+        for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
+            if (tmp_path / name).exists():
+                (tmp_path / name).chmod(0o644)
