@@ -144,8 +144,17 @@ class SQLiteFile:
         migrate: Migration,
     ):
         self.path = str(path)
-        self._db = open_database(self.path, busy_timeout=busy_timeout, migrate=migrate)
+        try:
+            self._db = open_database(self.path, busy_timeout=busy_timeout, migrate=migrate)
+        except sqlite3.Error as exc:
+            failure = translated(exc, self.path)
+            raise (failure if isinstance(failure, CacheBusy) else self._unusable(exc)) from exc
         self._lock = threading.RLock()
+
+    def _unusable(self, exc: sqlite3.Error) -> Exception:
+        """What to raise when SQLite cannot open or migrate the file (a lock held too long
+        is always :class:`~oms.errors.CacheBusy`); subclasses may call it a wrong argument."""
+        return translated(exc, self.path)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"

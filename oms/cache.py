@@ -163,13 +163,16 @@ class OrderCache(IntentStore):
         try:
             super().__init__(path, busy_timeout=busy_timeout, migrate=migrate)
         except ValidationError as exc:
+            if exc.rule == "database":
+                raise
             raise ValidationError(f"{path}: {exc}", field="path", rule=exc.rule) from None
-        except sqlite3.DatabaseError as exc:
-            # Opening is where a wrong file shows (not a database, locked, read-only): say so
-            # here, once, instead of letting sqlite3's exception reach the caller.
-            raise ValidationError(
-                f"cannot use {path} as the order cache ({exc})", field="path", rule="database"
-            ) from None
+
+    def _unusable(self, exc: sqlite3.Error) -> Exception:
+        # Opening is where a wrong file shows (not a database, read-only): the path is the
+        # wrong argument. (A lock held past the busy timeout is CacheBusy instead.)
+        return ValidationError(
+            f"cannot use {self.path} as the order cache ({exc})", field="path", rule="database"
+        )
 
     # --- groups ----------------------------------------------------------------------------
 

@@ -179,20 +179,20 @@ class HistoryDatabase(SQLiteFile):
     it."""
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
-        try:
-            super().__init__(
-                path, busy_timeout=busy_timeout, migrate=lambda db: _migrate(db, str(path))
-            )
-        except sqlite3.DatabaseError as exc:
-            # Exactly DatabaseError is SQLite's "file is not a database"; its subclasses
-            # (a locked file, say) are real I/O conditions and stay what they are.
-            if type(exc) is not sqlite3.DatabaseError:
-                raise translated(exc, str(path)) from exc
-            raise ValidationError(
-                f"{path} is not an SQLite database ({exc})",
-                field="path",
-                rule="application-id",
-            ) from None
+        super().__init__(
+            path, busy_timeout=busy_timeout, migrate=lambda db: _migrate(db, str(path))
+        )
+
+    def _unusable(self, exc: sqlite3.Error) -> Exception:
+        # Exactly DatabaseError is SQLite's "file is not a database"; its subclasses (a
+        # read-only file, say) are real I/O conditions: a CacheError.
+        if type(exc) is not sqlite3.DatabaseError:
+            return translated(exc, self.path)
+        return ValidationError(
+            f"{self.path} is not an SQLite database ({exc})",
+            field="path",
+            rule="application-id",
+        )
 
 
 # --- public trades --------------------------------------------------------------------------

@@ -492,3 +492,30 @@ def test_a_read_only_file_is_a_cache_error(tmp_path: Path) -> None:
         for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
             if (tmp_path / name).exists():
                 (tmp_path / name).chmod(0o644)
+
+
+def _write_to(kind: str, path: Path) -> None:
+    from oms.account import AccountState
+    from oms.history_store import HistoryStore
+
+    if kind == "cache":
+        with OrderCache(path, busy_timeout=0.05) as cache:
+            cache.set_meta("k", "v")
+    elif kind == "account":
+        with AccountState(path, busy_timeout=0.05) as state:
+            state.reserve(5, txid=None, reason="seen", seen_at=0.0)
+    else:
+        with HistoryStore(path, busy_timeout=0.05) as store:
+            store.commit_page("XXBTZUSD", [], cursor=1, origin=0, now=0.0)
+
+
+@pytest.mark.parametrize("kind", ["cache", "account", "history"])
+def test_every_sqlite_file_says_cache_busy_for_a_held_lock(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"{kind}.db"
+    _write_to(kind, path)  # created, schema and all
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(CacheBusy):
+            _write_to(kind, path)
+        other.execute("ROLLBACK")
+    _write_to(kind, path)
