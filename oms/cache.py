@@ -16,7 +16,8 @@ The cache is cut in two: the intents (:mod:`oms._intent_store`, whose state chan
 :class:`~oms.errors.CacheError` (:class:`~oms.errors.CacheBusy` for a lock held too long)
 instead.
 
-This module and :mod:`oms.userref` are the only ones that touch SQLite.
+Only the SQLite files' modules (these, :mod:`oms.account` and the history stores) touch
+SQLite, all through :mod:`oms._sqlite`.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ them, and a status this library does not know yet is kept, not dropped. The enum
 :mod:`oms.models` are parsed from those texts when reading.
 
 The tables are created by :data:`oms.history_store.MIGRATIONS`, so one file can hold the
-trade history and the funding records. This module, :mod:`oms.history_store`,
-:mod:`oms.cache` and :mod:`oms.userref` are the only ones that touch SQLite.
+trade history and the funding records. Only the SQLite files' modules (this one,
+:mod:`oms.history_store`, the order cache's, :mod:`oms.account`) touch SQLite, through
+:mod:`oms._sqlite`.
 """
 
 from __future__ import annotations

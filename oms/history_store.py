@@ -13,8 +13,9 @@ the float seconds of Kraken's row, and ``time_ns``, the same value as an exact i
 nanoseconds (converted through its decimal text, never through float arithmetic), used for
 ordering and range reads in SQL.
 
-This module, :mod:`oms.funding_store`, :mod:`oms.cache` and :mod:`oms.userref` are the only
-ones that touch SQLite.
+Only the SQLite files' modules touch SQLite: this one, :mod:`oms.funding_store`, the order
+cache's (:mod:`oms.cache` and its parts) and :mod:`oms.account`, all through
+:mod:`oms._sqlite`, which translates SQLite's exceptions into :class:`~oms.errors.CacheError`.
 """
 
 from __future__ import annotations

@@ -519,3 +519,50 @@ def test_every_sqlite_file_says_cache_busy_for_a_held_lock(tmp_path: Path, kind:
             _write_to(kind, path)
         other.execute("ROLLBACK")
     _write_to(kind, path)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {
+            "descr": {
+                "pair": "XBTUSD",
+                "type": "sell",
+                "ordertype": "stop-loss-limit",
+                "price": "+5%",
+                "price2": "#1.5",
+                "leverage": "5:1",
+                "order": "o",
+                "close": "close position @ limit 1",
+            }
+        },
+        {
+            "trigger": "index",
+            "margin": True,
+            "stopprice": "1.5",
+            "limitprice": "2.25",
+            "misc": "stopped,touched",
+            "sender_sub_id": "sub",
+            "cl_ord_id": "my-id",
+        },
+        {
+            "descr": {
+                "pair": "XBTUSD",
+                "type": "buy",
+                "ordertype": "settle-position",
+                "price": "0",
+            },
+            "userref": 0,
+            "starttm": 1_700_000_005,
+            "expiretm": 0,
+        },
+    ],
+)
+def test_every_field_reads_back_equal(extra: dict[str, Any]) -> None:
+    """Rows are read back without the API parser: relative prices, unknown order types,
+    flags, triggers and zero-means-unset times come back as the parser made them."""
+    data = {**api_order(), **extra}
+    original = Order.from_api("OFIELDS-AAAAA-AAAAAA", data)
+    with OrderCache(":memory:") as c:
+        c.upsert_orders([original])
+        assert c.order(original.txid) == original
