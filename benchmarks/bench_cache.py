@@ -67,6 +67,7 @@ def _order_rows(
             "oflags": "fciq",
             "opentm": _T0 + i,
             "closetm": None if is_open else _T0 + i + 60,
+            "synced_at": _T0 + i + 1,  # read back from the exchange once
             "intent_id": f"I{i:07d}" if i % 10 == 0 else None,
         }
         yield tuple(values.get(c) for c in (*COLUMNS, "intent_id"))

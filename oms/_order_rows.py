@@ -255,16 +255,58 @@ def _refuse_rewrite(known: Sequence[Any], new: Sequence[Any]) -> None:
         )
 
 
+_SELECT_KNOWN = ", ".join(f'"{c}"' for c in (*COLUMNS, "intent_id"))
+_SYNCED = COLUMNS.index("synced_at")
+_MISSING = COLUMNS.index("missing_at")
+_INTENT = len(COLUMNS)
+
+
 def _known(db: Database, txids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
-    """``txid -> (status, userref, pair, side)`` of those already cached."""
+    """The cached rows (:data:`COLUMNS` and ``intent_id``) of those of ``txids`` cached."""
     known: dict[str, tuple[Any, ...]] = {}
     for chunk, marks in chunks(txids):
         for cached in db.execute(
-            f"SELECT status, userref, pair, side, txid FROM orders WHERE txid IN ({marks})",  # noqa: S608 -- placeholders only
+            f"SELECT {_SELECT_KNOWN} FROM orders WHERE txid IN ({marks})",  # noqa: S608 -- placeholders only
             chunk,
         ):
-            known[cached[4]] = cached[:4]
+            known[cached[_TXID]] = cached
     return known
+
+
+def _up_to_date(row: tuple[Any, ...], cached: tuple[Any, ...], intent_id: str | None) -> bool:
+    """Whether writing ``row`` would change nothing that is read: the same order, already
+    confirmed by the exchange (only "confirmed or not" is read from ``synced_at``), not
+    marked missing, answering for the same intent."""
+    return (
+        row[:_SYNCED] == cached[:_SYNCED]
+        and row[_SYNCED] is not None
+        and cached[_SYNCED] is not None
+        and cached[_MISSING] is None
+        and (intent_id is None or intent_id == cached[_INTENT])
+    )
+
+
+def _to_write(
+    rows: list[tuple[Any, ...]], known: Mapping[str, tuple[Any, ...]], ids: Mapping[str, str]
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows to write, and how many more are already as they would be written."""
+    written, current = [], 0
+    for row in rows:
+        cached = known.get(row[_TXID])
+        if cached is None:
+            written.append(row)
+            continue
+        _refuse_rewrite((cached[_STATUS], cached[_USERREF], cached[_PAIR], cached[_SIDE]), row)
+        # A closed order never reopens: an "open" row read before it closed (an OpenOrders
+        # answer older than the ClosedOrders one) must not overwrite the final state.
+        if row[_STATUS] not in CLOSED_VALUES and cached[_STATUS] in CLOSED_VALUES:
+            continue
+        # A sync reads back mostly what is cached: rewriting it would only cost index work.
+        if _up_to_date(row, cached, ids.get(row[_TXID])):
+            current += 1
+        else:
+            written.append(row)
+    return written, current
 
 
 def upsert_orders(
@@ -275,26 +317,15 @@ def upsert_orders(
     intent_ids: Mapping[str, str] | None = None,
 ) -> int:
     """Insert or update ``orders`` (inside the caller's write transaction); returns how many
-    were written."""
+    are now as given (written, or found already so)."""
     rows = [order_row(order, synced_at=synced_at) for order in orders]
-    # One read of what is cached for these txids serves both rules below.
-    known = _known(db, (r[_TXID] for r in rows))
-    written = []
-    for row in rows:
-        cached = known.get(row[_TXID])
-        if cached is None:
-            written.append(row)
-            continue
-        _refuse_rewrite(cached, row)
-        # A closed order never reopens: an "open" row read before it closed (an OpenOrders
-        # answer older than the ClosedOrders one) must not overwrite the final state.
-        if row[_STATUS] in CLOSED_VALUES or cached[0] not in CLOSED_VALUES:
-            written.append(row)
     ids = intent_ids or {}
+    # One read of what is cached for these txids serves every rule in _to_write.
+    written, current = _to_write(rows, _known(db, (r[_TXID] for r in rows)), ids)
     placed = [(*r, ids[r[_TXID]]) for r in written if r[_TXID] in ids]
     synced = [r for r in written if r[_TXID] not in ids]
     if placed:
         db.executemany(_UPSERT_WITH_INTENT, placed)
     if synced:
         db.executemany(_UPSERT, synced)
-    return len(written)
+    return len(written) + current
