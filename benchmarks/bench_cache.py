@@ -57,7 +57,7 @@ def _order_rows(
             "price2": "0",
             "leverage": "none",
             "descr_order": "",
-            "descr_close": "",
+            "descr_close": None,
             "vol": "0.00100000",
             "vol_exec": "0.00000000" if is_open else "0.00100000",
             "cost": "65.00000",
