@@ -12,6 +12,7 @@ would cost. Reported:
 
 - ``by_userref`` and ``txid_claimed`` (the lookups of an ambiguous placement) at ``--rows``
   cached orders and ``--rows / 10`` intents: must stay under 1 ms (index seeks);
+- the cache writes of one placement (CPU), against one committed intent INSERT;
 - ``open_orders()`` with ``--open`` open orders (default 2,000);
 - the bookkeeping of a ``--group`` member group cancel (default 10,000): members, placed_here,
   the upsert of every member as read back, mark_closed, open orders by userref: under 50 ms.
@@ -208,6 +209,68 @@ def group_cancel(folder: Path, args: argparse.Namespace) -> None:
     )
 
 
+def placement_writes(folder: Path, args: argparse.Namespace) -> None:
+    """CPU of the cache work one OrderManager.place does: a userref from the account state,
+    the intent (fresh userref checked), the answer adopted. Baseline: the one write that
+    makes a placement crash-safe, an intent row INSERTed and committed through bare sqlite3
+    on a WAL file with synchronous=NORMAL (as the cache is)."""
+    from decimal import Decimal
+
+    from oms.account import AccountState
+    from oms.intents import Intent
+    from oms.models import Order
+
+    n = args.placements
+    answer = {
+        "userref": 1,
+        "status": "pending",
+        "opentm": _T0,
+        "descr": {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "60000"},
+        "vol": "0.001",
+        "vol_exec": "0",
+        "cost": "0",
+        "fee": "0",
+        "price": "0",
+    }
+    orders = [Order.from_api(f"OPLACE-{i:06d}-AAAAAA", answer) for i in range(n)]
+    intents = [
+        Intent(
+            id=f"P{i}",
+            created_at=_T0,
+            userref=i + 1,
+            pair="XBTUSD",
+            side="buy",
+            ordertype="limit",
+            volume=Decimal("0.001"),
+            price=Decimal("60000"),
+            params={"pair": "XBTUSD", "type": "buy", "volume": "0.001"},
+            state=IntentState.PENDING,
+            attempts=1,
+            deadline=_T0 + 30,
+        )
+        for i in range(n)
+    ]
+    with OrderCache(folder / "place.db") as cache, AccountState(folder / "acct.db") as account:
+        t0 = time.process_time()
+        for intent, order in zip(intents, orders, strict=True):
+            account.advance_sequence("c", 1, 2**31 - 1, lambda v: (v or 0) + 1, skip_in_use=True)
+            cache.add_intent(intent, fresh_userref=True)
+            cache.adopt(intent.id, order, synced_at=None)
+        ours = (time.process_time() - t0) / n
+    raw = sqlite3.connect(folder / "raw.db", isolation_level=None)
+    raw.execute("PRAGMA journal_mode = wal")
+    raw.execute("PRAGMA synchronous = NORMAL")
+    raw.execute("CREATE TABLE intents (id TEXT PRIMARY KEY, userref INTEGER, params TEXT)")
+    t0 = time.process_time()
+    for intent in intents:
+        raw.execute("BEGIN IMMEDIATE")
+        raw.execute("INSERT INTO intents VALUES (?, ?, ?)", (intent.id, intent.userref, "{}"))
+        raw.execute("COMMIT")
+    base = (time.process_time() - t0) / n
+    raw.close()
+    _line(f"placement writes (CPU, {n:,})", ours, base, "(allocate + add_intent + adopt)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -216,11 +279,13 @@ def main() -> None:
     parser.add_argument("--scans", type=int, default=3, help="queries for the scan baseline")
     parser.add_argument("--open", type=int, default=2_000, help="open orders for open_orders()")
     parser.add_argument("--group", type=int, default=10_000, help="members of a group cancel")
+    parser.add_argument("--placements", type=int, default=2_000, help="for placement writes")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     print(f"{'':<28}{'cache':>12}  baseline (same SQL, bare sqlite3, same run)")
     with tempfile.TemporaryDirectory() as folder:
+        placement_writes(Path(folder), args)
         lookups(Path(folder), args, rng)
         open_orders(Path(folder), args, rng)
         group_cancel(Path(folder), args)
