@@ -8,9 +8,10 @@ are installed (650 ms at ``import oms``), and its per-call table introspection c
 the statements themselves on the placement path. The few statements these files need are
 written out; :func:`insert_sql` and :func:`upsert_sql` build the repetitive ones once.
 
-This is the boundary that owns :mod:`sqlite3`: :func:`translate` turns its exceptions into
-:class:`~oms.errors.CacheError` (:class:`~oms.errors.CacheBusy` for a lock held past the
-busy timeout), so nothing above it ever sees a ``sqlite3`` exception.
+This is the boundary that owns :mod:`sqlite3`: every way into a file (``_read()``,
+``_write()``, opening it) turns its exceptions into :class:`~oms.errors.CacheError`
+(:class:`~oms.errors.CacheBusy` for a lock held past the busy timeout, see
+:func:`translated`), so nothing above it ever sees a ``sqlite3`` exception.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,7 +36,6 @@ __all__ = [
     "migrator",
     "open_database",
     "rows",
-    "translate",
     "translated",
     "upsert_sql",
 ]
@@ -52,16 +51,6 @@ def translated(exc: sqlite3.Error, path: str) -> CacheError:
     busy = isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
     kind = CacheBusy if busy else CacheError
     return kind(f"{path}: {text}", path=path)
-
-
-@contextmanager
-def translate(path: str) -> Iterator[None]:
-    """Turn any :mod:`sqlite3` exception raised inside into a :class:`~oms.errors.CacheError`
-    naming ``path`` (the original chained as ``__cause__``)."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise translated(exc, path) from exc
 
 
 def rows(db: Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
