@@ -2,38 +2,90 @@
 
 Both are shared by threads (under the owner's lock) and by processes (WAL, busy timeout), and
 write only inside explicit ``BEGIN IMMEDIATE`` transactions.
+
+Plain :mod:`sqlite3`, not sqlite-utils: sqlite-utils imports pandas and numpy whenever they
+are installed (650 ms at ``import oms``), and its per-call table introspection cost more than
+the statements themselves on the placement path. The few statements these files need are
+written out; :func:`insert_sql` and :func:`upsert_sql` build the repetitive ones once.
+
+This is the boundary that owns :mod:`sqlite3`: every way into a file (``_read()``,
+``_write()``, opening it) turns its exceptions into :class:`~oms.errors.CacheError`
+(:class:`~oms.errors.CacheBusy` for a lock held past the busy timeout, see
+:func:`translated`), so nothing above it ever sees a ``sqlite3`` exception.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
-
-from oms.errors import ValidationError
+from oms.errors import CacheBusy, CacheError, ValidationError
 
 __all__ = [
+    "Database",
     "SQLiteFile",
     "SequenceFile",
     "advance_sequence",
     "apply_migrations",
+    "insert_sql",
     "migrator",
     "open_database",
+    "rows",
+    "translated",
+    "upsert_sql",
 ]
+
+#: The connection every helper here takes (a plain :class:`sqlite3.Connection`).
+Database = sqlite3.Connection
+Migration = Callable[[Database], None]
+
+
+def translated(exc: sqlite3.Error, path: str) -> CacheError:
+    """The :class:`~oms.errors.CacheError` for SQLite's ``exc`` on the file ``path``."""
+    text = str(exc)
+    busy = isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+    kind = CacheBusy if busy else CacheError
+    return kind(f"{path}: {text}", path=path)
+
+
+def rows(db: Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """The rows of a query as dicts keyed by column name."""
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+@functools.lru_cache(maxsize=64)
+def insert_sql(table: str, columns: tuple[str, ...], *, or_ignore: bool = False) -> str:
+    """``INSERT INTO table (columns) VALUES (?, ...)`` (``OR IGNORE`` on request)."""
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'{verb} INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+
+
+@functools.lru_cache(maxsize=64)
+def upsert_sql(
+    table: str, columns: tuple[str, ...], pk: tuple[str, ...], *, keep: tuple[str, ...] = ()
+) -> str:
+    """An insert that updates the given columns of an existing row (others stay as they are);
+    ``keep`` names columns an existing row keeps too (written only when the row is new)."""
+    keys = ", ".join(f'"{c}"' for c in pk)
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in pk + keep)
+    action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+    return f"{insert_sql(table, columns)} ON CONFLICT ({keys}) {action}"
 
 
 def open_database(
     path: str | os.PathLike[str],
     *,
     busy_timeout: float,
-    migrate: Callable[[sqlite_utils.Database], None],
-) -> sqlite_utils.Database:
+    migrate: Migration,
+) -> Database:
     """Connect to ``path`` (a file, created if missing, or ``":memory:"``) and migrate it.
 
     The connection is closed again if anything fails, so a refused file leaks nothing.
@@ -49,26 +101,28 @@ def open_database(
     conn = sqlite3.connect(
         name, timeout=busy_timeout, isolation_level=None, check_same_thread=False
     )
-    db = sqlite_utils.Database(conn)
     try:
-        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        if name != ":memory:":
-            db.enable_wal()
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        # Switched only when not yet WAL (a persistent property of the file): the switch
+        # needs the file to itself, and a reopened file must not contend for that.
+        if name != ":memory:" and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = wal")
         # NORMAL is durable across a process crash in WAL mode (only an OS crash can lose the
         # last commits), and a process crash is what intents and cursors guard against.
-        db.execute("PRAGMA synchronous = NORMAL")
-        migrate(db)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn)
     except BaseException:
         conn.close()
         raise
-    return db
+    return conn
 
 
 class SQLiteFile:
     """An oms SQLite file: one connection shared by threads under a lock, explicit writes.
 
     Subclasses (the order cache, the history and funding stores) add their tables' methods;
-    what every one of them needs, and the same way, lives here.
+    what every one of them needs, and the same way, lives here. Every way in (:meth:`_read`,
+    :meth:`_write`, :meth:`_query`) translates SQLite's exceptions (see :func:`translate`).
     """
 
     def __init__(
@@ -76,11 +130,20 @@ class SQLiteFile:
         path: str | os.PathLike[str],
         *,
         busy_timeout: float,
-        migrate: Callable[[sqlite_utils.Database], None],
+        migrate: Migration,
     ):
         self.path = str(path)
-        self._db = open_database(self.path, busy_timeout=busy_timeout, migrate=migrate)
+        try:
+            self._db = open_database(self.path, busy_timeout=busy_timeout, migrate=migrate)
+        except sqlite3.Error as exc:
+            failure = translated(exc, self.path)
+            raise (failure if isinstance(failure, CacheBusy) else self._unusable(exc)) from exc
         self._lock = threading.RLock()
+
+    def _unusable(self, exc: sqlite3.Error) -> Exception:
+        """What to raise when SQLite cannot open or migrate the file (a lock held too long
+        is always :class:`~oms.errors.CacheBusy`); subclasses may call it a wrong argument."""
+        return translated(exc, self.path)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
@@ -97,35 +160,71 @@ class SQLiteFile:
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        with self._read() as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite_utils.Database]:
+    def _read(self) -> _Access:
+        """The connection, under the lock, with SQLite's exceptions translated."""
+        return _Access(self, write=False)
+
+    def _write(self) -> _Access:
         """One write transaction (BEGIN IMMEDIATE): all of it commits, or none of it."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        return _Access(self, write=True)
 
-    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._db.query(sql, params))
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._read() as db:
+            return rows(db, sql, params)
 
 
 _F = TypeVar("_F", bound=SQLiteFile)
 
 
-def apply_migrations(
-    db: sqlite_utils.Database,
-    migrations: Sequence[Callable[[sqlite_utils.Database], None]],
-    *,
-    what: str,
-) -> None:
+class _Access:
+    """``with file._read() as db`` / ``with file._write() as db``: the lock, the transaction
+    and the translation of SQLite's exceptions in one object (a class rather than a
+    generator-based context manager: it is on every call of the placement path)."""
+
+    __slots__ = ("_file", "_write")
+
+    def __init__(self, file: SQLiteFile, *, write: bool):
+        self._file = file
+        self._write = write
+
+    def __enter__(self) -> Database:
+        file = self._file
+        file._lock.acquire()
+        if self._write:
+            try:
+                file._db.execute("BEGIN IMMEDIATE")
+            except BaseException as exc:
+                file._lock.release()
+                if isinstance(exc, sqlite3.Error):
+                    raise translated(exc, file.path) from exc
+                raise
+        return file._db
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        db = self._file._db
+        try:
+            if self._write:
+                if exc is None:
+                    db.execute("COMMIT")
+                elif db.in_transaction:
+                    db.execute("ROLLBACK")
+        except sqlite3.Error as failed:
+            # A failed COMMIT (disk full, I/O error) rolls back: nothing was written.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise translated(failed, self._file.path) from failed
+        finally:
+            self._file._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise translated(exc, self._file.path) from exc
+
+
+def apply_migrations(db: Database, migrations: Sequence[Migration], *, what: str) -> None:
     """Run the migrations ``db`` has not had yet (``PRAGMA user_version`` counts them).
 
     Call inside the caller's write transaction, so an upgrade is all or nothing. A file from a
@@ -146,15 +245,15 @@ def apply_migrations(
 
 
 def migrator(
-    migrations: Sequence[Callable[[sqlite_utils.Database], None]],
+    migrations: Sequence[Migration],
     *,
     what: str,
-    before: Callable[[sqlite_utils.Database], None] | None = None,
-) -> Callable[[sqlite_utils.Database], None]:
+    before: Migration | None = None,
+) -> Migration:
     """The ``migrate`` for :func:`open_database`: :func:`apply_migrations` in one write
     transaction, so an upgrade is all or nothing; ``before`` may refuse the file first."""
 
-    def migrate(db: sqlite_utils.Database) -> None:
+    def migrate(db: Database) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
             if before is not None:
@@ -162,14 +261,25 @@ def migrator(
             apply_migrations(db, migrations, what=what)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
 
     return migrate
 
 
+def script(*statements: str) -> Migration:
+    """A migration that runs ``statements`` in order (inside the caller's transaction)."""
+
+    def run(db: Database) -> None:
+        for statement in statements:
+            db.execute(statement)
+
+    return run
+
+
 def advance_sequence(
-    db: sqlite_utils.Database,
+    db: Database,
     key: Sequence[Any],
     step: Callable[[int | None], int],
     *,
@@ -196,11 +306,19 @@ def advance_sequence(
     return value
 
 
+_SET_META = upsert_sql("meta", ("key", "value"), ("key",))
+
+
+def set_meta(db: Database, key: str, value: str) -> None:
+    """Write one ``meta`` row (inside the caller's write transaction)."""
+    db.execute(_SET_META, (key, value))
+
+
 class SequenceFile(SQLiteFile):
     """An oms SQLite file that keeps userref sequences (a ``userref_sequences`` table) and a
     ``meta`` table: the order cache and an account's allocation state."""
 
-    def _in_use(self, db: sqlite_utils.Database, userref: int) -> bool:
+    def _in_use(self, db: Database, userref: int) -> bool:
         """Whether ``userref`` must be stepped over (inside the caller's transaction)."""
         raise NotImplementedError
 
@@ -227,16 +345,19 @@ class SequenceFile(SQLiteFile):
             return advance_sequence(db, (kind, name, lo, hi), step, in_use=in_use)
 
     def sequence_last(self, name: str, lo: int, hi: int, *, kind: str = "counter") -> int | None:
-        rows = self._query(
-            "SELECT last FROM userref_sequences WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
-            [kind, name, lo, hi],
-        )
-        return int(rows[0]["last"]) if rows else None
+        with self._read() as db:
+            row = db.execute(
+                "SELECT last FROM userref_sequences "
+                "WHERE kind = ? AND name = ? AND lo = ? AND hi = ?",
+                (kind, name, lo, hi),
+            ).fetchone()
+        return None if row is None else int(row[0])
 
     def get_meta(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key = ?", [key])
-        return rows[0]["value"] if rows else None
+        with self._read() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as db:
-            db.table("meta").upsert({"key": key, "value": value}, pk="key")
+            set_meta(db, key, value)

@@ -32,9 +32,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import attrs
-import sqlite_utils
 
-from oms._sqlite import SequenceFile, advance_sequence, migrator
+from oms._sqlite import (
+    Database,
+    Migration,
+    SequenceFile,
+    advance_sequence,
+    insert_sql,
+    migrator,
+    script,
+    set_meta,
+)
 from oms.errors import ValidationError
 
 __all__ = [
@@ -116,21 +124,17 @@ def default_accounts_directory() -> Path:
     return default_directory().parent / "accounts"
 
 
-def _m1_initial(db: sqlite_utils.Database) -> None:
-    db.execute(
-        "CREATE TABLE userref_sequences (kind TEXT NOT NULL, name TEXT NOT NULL, "
-        "lo INTEGER NOT NULL, hi INTEGER NOT NULL, last INTEGER NOT NULL, "
-        "PRIMARY KEY (kind, name, lo, hi))"
-    )
-    db.table("reserved").create(
-        {"userref": int, "txid": str, "reason": str, "seen_at": float},
-        pk="userref",
-        not_null={"reason", "seen_at"},
-    )
-    db.table("meta").create({"key": str, "value": str}, pk="key")
+_m1_initial = script(
+    "CREATE TABLE userref_sequences (kind TEXT NOT NULL, name TEXT NOT NULL, "
+    "lo INTEGER NOT NULL, hi INTEGER NOT NULL, last INTEGER NOT NULL, "
+    "PRIMARY KEY (kind, name, lo, hi))",
+    'CREATE TABLE "reserved" (\n   "userref" INTEGER PRIMARY KEY,\n   "txid" TEXT,\n'
+    '   "reason" TEXT NOT NULL,\n   "seen_at" REAL NOT NULL\n)',
+    'CREATE TABLE "meta" (\n   "key" TEXT PRIMARY KEY,\n   "value" TEXT\n)',
+)
 
 
-def _m2_issued(db: sqlite_utils.Database) -> None:
+def _m2_issued(db: Database) -> None:
     # Every userref handed out here, whatever counter (kind, name, range) handed it out: two
     # counters over overlapping ranges (a host's slice and the whole range) must not both
     # hand out 1.
@@ -138,22 +142,25 @@ def _m2_issued(db: sqlite_utils.Database) -> None:
     db.execute("INSERT OR IGNORE INTO issued (userref) SELECT userref FROM reserved")
 
 
-_MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_issued)
+_MIGRATIONS: tuple[Migration, ...] = (_m1_initial, _m2_issued)
+_RESERVED = ("userref", "txid", "reason", "seen_at")
 _ALIAS = "alias"
 
 
 _migrate = migrator(_MIGRATIONS, what="account state")
 
 
-def _is_reserved(db: sqlite_utils.Database, userref: int) -> bool:
+def _is_reserved(db: Database, userref: int) -> bool:
     return db.execute("SELECT 1 FROM reserved WHERE userref = ?", [userref]).fetchone() is not None
 
 
-def _is_issued(db: sqlite_utils.Database, userref: int) -> bool:
-    return db.execute("SELECT 1 FROM issued WHERE userref = ?", [userref]).fetchone() is not None
+# Handed out here or reserved: one statement, two primary-key seeks.
+_IN_USE = (
+    "SELECT 1 FROM issued WHERE userref = ?1 UNION ALL SELECT 1 FROM reserved WHERE userref = ?1"
+)
 
 
-def _alias(db: sqlite_utils.Database) -> str | None:
+def _alias(db: Database) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key = ?", [_ALIAS]).fetchone()
     return None if row is None else str(row[0])
 
@@ -220,7 +227,7 @@ class AccountState(SequenceFile):
                 )
             sequences = list(db.execute("SELECT kind, name, lo, hi, last FROM userref_sequences"))
             issued = [r[0] for r in db.execute("SELECT userref FROM issued")]
-            reserved = list(db.query("SELECT * FROM reserved"))
+            reserved = db.execute("SELECT userref, txid, reason, seen_at FROM reserved").fetchall()
             with named._write() as ndb:
                 for row in sequences:
                     ndb.execute(
@@ -229,15 +236,14 @@ class AccountState(SequenceFile):
                         "DO UPDATE SET last = max(last, excluded.last)",
                         list(row),
                     )
-                ndb.conn.executemany(
-                    "INSERT OR IGNORE INTO issued (userref) VALUES (?)", [[u] for u in issued]
+                ndb.executemany(
+                    "INSERT OR IGNORE INTO issued (userref) VALUES (?)", [(u,) for u in issued]
                 )
-                for row in reserved:
-                    ndb.table("reserved").insert(row, ignore=True)
-            db.table("meta").upsert({"key": _ALIAS, "value": identity.digest}, pk="key")
+                ndb.executemany(insert_sql("reserved", _RESERVED, or_ignore=True), reserved)
+            set_meta(db, _ALIAS, identity.digest)
 
-    def _in_use(self, db: sqlite_utils.Database, userref: int) -> bool:
-        return _is_issued(db, userref) or _is_reserved(db, userref)
+    def _in_use(self, db: Database, userref: int) -> bool:
+        return db.execute(_IN_USE, (userref,)).fetchone() is not None
 
     def advance_sequence(
         self,
@@ -274,22 +280,20 @@ class AccountState(SequenceFile):
         with self._write() as db:
             if _is_reserved(db, userref):
                 return False
-            db.table("reserved").insert(
-                {"userref": userref, "txid": txid, "reason": reason, "seen_at": seen_at}
-            )
+            db.execute(insert_sql("reserved", _RESERVED), (userref, txid, reason, seen_at))
             return True
 
     def is_reserved(self, userref: int) -> bool:
         if self._moved is not None:
             return self._moved.is_reserved(userref)
-        with self._lock:
-            return _is_reserved(self._db, userref)
+        with self._read() as db:
+            return _is_reserved(db, userref)
 
     def reservations(self) -> list[Reservation]:
         if self._moved is not None:
             return self._moved.reservations()
-        rows = self._query("SELECT * FROM reserved ORDER BY userref")
-        return [Reservation(**r) for r in rows]
+        found = self._query("SELECT * FROM reserved ORDER BY userref")
+        return [Reservation(**r) for r in found]
 
 
 def parse_userref_range(text: str) -> tuple[int, int]:

@@ -17,6 +17,8 @@ Every error says two things a trading program must know before it decides what t
     ├── OrderNotPlaced              every attempt proven absent; the manager gave up
     ├── DryRunPlacedOrder           a validate=True dry run became a real order
     ├── AllocatorExhausted          a userref allocator has no value left to hand out
+    ├── CacheError                  an oms SQLite file failed (read-only, corrupt, disk full)
+    │   └── CacheBusy               another process held its write lock past the busy timeout
     ├── NonceLockTimeout            another process held the key's nonce lock too long
     ├── ServerTimeUnavailable       Kraken's time unknown before a placement: nothing sent
     ├── PlotUnavailable             matplotlib is not installed (the ``plot`` extra)
@@ -74,8 +76,7 @@ Every error says two things a trading program must know before it decides what t
 
 Every ``OmsError`` subclass belongs in this module and in this tree (``tests/test_errors.py``
 checks the tree against the classes). Still defined elsewhere while the core is re-cut, and
-to be drawn here when they move: ``PairRulesUnavailable`` (client) and the cache's error
-family.
+to be drawn here when it moves: ``PairRulesUnavailable`` (client).
 
 Kraken's strings map to classes through one table, :data:`ERROR_TABLE`, matched by longest
 prefix because Kraken appends detail (``EGeneral:Invalid arguments:volume``).
@@ -93,6 +94,8 @@ __all__ = [
     "AccountError",
     "AllocatorExhausted",
     "AuthError",
+    "CacheBusy",
+    "CacheError",
     "ConnectError",
     "ConnectionLost",
     "CostMinimumNotMet",
@@ -295,6 +298,31 @@ class DryRunPlacedOrder(OmsError):
 
 class PlotUnavailable(OmsError):
     """matplotlib is not installed (``pip install 'oms[plot]'``); nothing was drawn."""
+
+
+class CacheError(OmsError):
+    """An oms SQLite file (the order cache, an account's state, a history database) could not
+    be read or written: read-only, corrupt, on a full disk. SQLite's own exception is chained
+    as ``__cause__``; ``path`` names the file.
+
+    What the exchange did is not this error's business: a placement that fails to write its
+    intent sends nothing, and one that fails to record an answer says so itself.
+    """
+
+    outcome_known = True
+    retry_safe = False
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        #: The file that failed.
+        self.path = path
+
+
+class CacheBusy(CacheError):
+    """Another process held the file's write lock for longer than the busy timeout; the
+    write did not happen, and trying again later is safe."""
+
+    retry_safe = True
 
 
 # --- transport errors ---------------------------------------------------------------------

@@ -7,8 +7,9 @@ them, and a status this library does not know yet is kept, not dropped. The enum
 :mod:`oms.models` are parsed from those texts when reading.
 
 The tables are created by :data:`oms.history_store.MIGRATIONS`, so one file can hold the
-trade history and the funding records. This module, :mod:`oms.history_store`,
-:mod:`oms.cache` and :mod:`oms.userref` are the only ones that touch SQLite.
+trade history and the funding records. Only the SQLite files' modules (this one,
+:mod:`oms.history_store`, the order cache's, :mod:`oms.account`) touch SQLite, through
+:mod:`oms._sqlite`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import attrs
 
 from oms._decimal import fmt, to_decimal
+from oms._sqlite import insert_sql, rows, upsert_sql
 from oms.history_store import HistoryDatabase
 from oms.models import FundingStatus, FundingTransaction, StatusProp
 
@@ -220,13 +222,10 @@ class FundingStore(HistoryDatabase):
         found: list[FundingTransition] = []
         with self._write() as db:
             for tx in items:
-                rows = list(
-                    db.query(
-                        "SELECT * FROM funding WHERE kind = ? AND refid = ?",
-                        [kind.value, tx.refid],
-                    )
+                stored = rows(
+                    db, "SELECT * FROM funding WHERE kind = ? AND refid = ?", [kind.value, tx.refid]
                 )
-                old = rows[0] if rows else None
+                old = stored[0] if stored else None
                 first_seen = changed_at = seen_at
                 if old is not None:
                     first_seen, changed_at = float(old["first_seen"]), float(old["changed_at"])
@@ -235,12 +234,13 @@ class FundingStore(HistoryDatabase):
                     changed_at = seen_at
                     row = attrs.asdict(transition)
                     row.update(kind=kind.value, allowed=int(transition.allowed))
-                    db.table("funding_transitions").insert(row)
+                    db.execute(insert_sql("funding_transitions", tuple(row)), tuple(row.values()))
                     found.append(transition)
                 row = _funding_row(
                     kind, tx, first_seen=first_seen, seen_at=seen_at, changed_at=changed_at
                 )
-                db.table("funding").upsert(row, pk=("kind", "refid"))
+                sql = upsert_sql("funding", tuple(row), ("kind", "refid"))
+                db.execute(sql, tuple(row.values()))
         return found
 
     def get(self, refid: str, *, kind: FundingKind | None = None) -> TrackedFunding | None:

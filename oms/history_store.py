@@ -13,23 +13,30 @@ the float seconds of Kraken's row, and ``time_ns``, the same value as an exact i
 nanoseconds (converted through its decimal text, never through float arithmetic), used for
 ordering and range reads in SQL.
 
-This module, :mod:`oms.funding_store`, :mod:`oms.cache` and :mod:`oms.userref` are the only
-ones that touch SQLite.
+Only the SQLite files' modules touch SQLite: this one, :mod:`oms.funding_store`, the order
+cache's (:mod:`oms.cache` and its parts) and :mod:`oms.account`, all through
+:mod:`oms._sqlite`, which translates SQLite's exceptions into :class:`~oms.errors.CacheError`.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, TypeVar
 
 import attrs
-import sqlite_utils
 
 from oms._decimal import fmt, to_decimal
-from oms._sqlite import SQLiteFile, apply_migrations
+from oms._sqlite import (
+    Database,
+    Migration,
+    SQLiteFile,
+    apply_migrations,
+    script,
+    translated,
+)
 from oms.errors import ValidationError
 from oms.models import OrderType, PublicTrade, Side
 
@@ -60,89 +67,91 @@ def time_to_ns(time: float) -> int:
 # --- schema -------------------------------------------------------------------------------
 
 
-def _m1_trades(db: sqlite_utils.Database) -> None:
-    db.table("trades").create(
-        {
-            "id": int,
-            "pair": str,
+def _table(name: str, columns: Sequence[tuple[str, str]], *, pk: str | None = None) -> str:
+    """``CREATE TABLE`` as sqlite-utils wrote it for versions 1 and 2 (the same files)."""
+    body = ",\n".join(f'   "{c}" {kind}' for c, kind in columns)
+    tail = f",\n   PRIMARY KEY ({pk})" if pk else ""
+    return f'CREATE TABLE "{name}" (\n{body}{tail}\n)'
+
+
+def _index(name: str, table: str, columns: str, *, unique: bool = False) -> str:
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    return f'CREATE {kind} "{name}"\n    ON "{table}" ({columns})'
+
+
+_T, _TN, _I, _IN = "TEXT", "TEXT NOT NULL", "INTEGER", "INTEGER NOT NULL"
+_R, _RN = "REAL", "REAL NOT NULL"
+
+_m1_trades = script(
+    _table(
+        "trades",
+        [
+            ("id", "INTEGER PRIMARY KEY"),
+            ("pair", _TN),
             # What makes a trade the same trade when a page repeats it (see _trade_keys).
-            "key": str,
-            "time_ns": int,
-            "time": float,
-            "price": str,
-            "volume": str,
-            "side": str,
-            "ordertype": str,
-            "misc": str,
-            "trade_id": int,
-        },
-        pk="id",
-        not_null={"pair", "key", "time_ns", "time", "price", "volume", "side", "ordertype"},
-    )
-    db.table("trades").create_index(["pair", "key"], index_name="trades_key", unique=True)
+            ("key", _TN),
+            ("time_ns", _IN),
+            ("time", _RN),
+            *((c, _TN) for c in ("price", "volume", "side", "ordertype")),
+            ("misc", _T),
+            ("trade_id", _I),
+        ],
+    ),
+    _index("trades_key", "trades", '"pair", "key"', unique=True),
     # Range reads (OHLC windows) are an index seek on (pair, time); id keeps tape order.
-    db.table("trades").create_index(["pair", "time_ns", "id"], index_name="trades_time")
-    db.table("trade_cursors").create(
-        {"pair": str, "cursor": int, "origin": int, "updated_at": float},
-        pk="pair",
-        not_null={"cursor", "origin", "updated_at"},
-    )
+    _index("trades_time", "trades", '"pair", "time_ns", "id"'),
+    _table(
+        "trade_cursors",
+        [("pair", "TEXT PRIMARY KEY"), ("cursor", _IN), ("origin", _IN), ("updated_at", _RN)],
+    ),
     # Kraken answers with the pair id (XXBTZUSD) whatever name was asked for (XBTUSD).
-    db.table("pair_names").create({"name": str, "pair": str}, pk="name", not_null={"pair"})
+    _table("pair_names", [("name", "TEXT PRIMARY KEY"), ("pair", _TN)]),
+)
 
-
-def _m2_funding(db: sqlite_utils.Database) -> None:
-    db.table("funding").create(
-        {
-            "kind": str,
-            "refid": str,
-            "method": str,
-            "aclass": str,
-            "asset": str,
-            "txid": str,
-            "info": str,
-            "amount": str,
-            "fee": str,
-            "time": float,
-            "status_raw": str,
-            "status_prop_raw": str,
-            "network": str,
-            "key": str,
-            "originators": str,
-            "first_seen": float,
-            "last_seen": float,
-            "changed_at": float,
-        },
-        pk=("kind", "refid"),
-        not_null={"method", "asset", "amount", "time", "status_raw", "first_seen", "last_seen"},
-    )
-    db.table("funding_transitions").create(
-        {
-            "id": int,
-            "kind": str,
-            "refid": str,
-            "seen_at": float,
-            "from_status_raw": str,
-            "from_prop_raw": str,
-            "to_status_raw": str,
-            "to_prop_raw": str,
-            "txid": str,
-            "allowed": int,
-            "problem": str,
-        },
-        pk="id",
-        not_null={"kind", "refid", "seen_at", "to_status_raw", "allowed"},
-    )
-    db.table("funding_transitions").create_index(
-        ["refid", "id"], index_name="funding_transitions_refid"
-    )
+_m2_funding = script(
+    _table(
+        "funding",
+        [
+            ("kind", _T),
+            ("refid", _T),
+            ("method", _TN),
+            ("aclass", _T),
+            ("asset", _TN),
+            *((c, _T) for c in ("txid", "info")),
+            ("amount", _TN),
+            ("fee", _T),
+            ("time", _RN),
+            ("status_raw", _TN),
+            *((c, _T) for c in ("status_prop_raw", "network", "key", "originators")),
+            ("first_seen", _RN),
+            ("last_seen", _RN),
+            ("changed_at", _R),
+        ],
+        pk='"kind", "refid"',
+    ),
+    _table(
+        "funding_transitions",
+        [
+            ("id", "INTEGER PRIMARY KEY"),
+            ("kind", _TN),
+            ("refid", _TN),
+            ("seen_at", _RN),
+            *((c, _T) for c in ("from_status_raw", "from_prop_raw")),
+            ("to_status_raw", _TN),
+            *((c, _T) for c in ("to_prop_raw", "txid")),
+            ("allowed", _IN),
+            ("problem", _T),
+        ],
+    ),
+    _index("funding_transitions_refid", "funding_transitions", '"refid", "id"'),
+)
 
 
 #: Schema migrations, applied in order; ``PRAGMA user_version`` counts those applied.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_trades, _m2_funding)
+MIGRATIONS: tuple[Migration, ...] = (_m1_trades, _m2_funding)
 
 
-def _migrate(db: sqlite_utils.Database, path: str) -> None:
+def _migrate(db: Database, path: str) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         app = db.execute("PRAGMA application_id").fetchone()[0]
@@ -160,7 +169,8 @@ def _migrate(db: sqlite_utils.Database, path: str) -> None:
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
 
 
@@ -170,20 +180,20 @@ class HistoryDatabase(SQLiteFile):
     it."""
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0):
-        try:
-            super().__init__(
-                path, busy_timeout=busy_timeout, migrate=lambda db: _migrate(db, str(path))
-            )
-        except sqlite3.DatabaseError as exc:
-            # Exactly DatabaseError is SQLite's "file is not a database"; its subclasses
-            # (a locked file, say) are real I/O conditions and stay what they are.
-            if type(exc) is not sqlite3.DatabaseError:
-                raise
-            raise ValidationError(
-                f"{path} is not an SQLite database ({exc})",
-                field="path",
-                rule="application-id",
-            ) from None
+        super().__init__(
+            path, busy_timeout=busy_timeout, migrate=lambda db: _migrate(db, str(path))
+        )
+
+    def _unusable(self, exc: sqlite3.Error) -> Exception:
+        # Exactly DatabaseError is SQLite's "file is not a database"; its subclasses (a
+        # read-only file, say) are real I/O conditions: a CacheError.
+        if type(exc) is not sqlite3.DatabaseError:
+            return translated(exc, self.path)
+        return ValidationError(
+            f"{self.path} is not an SQLite database ({exc})",
+            field="path",
+            rule="application-id",
+        )
 
 
 # --- public trades --------------------------------------------------------------------------
@@ -397,7 +407,7 @@ class HistoryStore(HistoryDatabase):
             for t, key, time_ns in zip(trades, keys, times, strict=True)
         ]
         with self._write() as db:
-            inserted = db.conn.executemany(_INSERT_TRADE, rows).rowcount if rows else 0
+            inserted = db.executemany(_INSERT_TRADE, rows).rowcount if rows else 0
             if alias is not None and alias.upper() != pair:
                 db.execute(
                     "INSERT OR REPLACE INTO pair_names (name, pair) VALUES (?, ?)",
@@ -408,9 +418,7 @@ class HistoryStore(HistoryDatabase):
         return PageWrite(len(rows), inserted)
 
     @staticmethod
-    def _write_cursor(
-        db: sqlite_utils.Database, pair: str, *, cursor: int, origin: int, now: float
-    ) -> None:
+    def _write_cursor(db: Database, pair: str, *, cursor: int, origin: int, now: float) -> None:
         db.execute(
             "INSERT OR REPLACE INTO trade_cursors (pair, cursor, origin, updated_at) "
             "VALUES (?, ?, ?, ?)",

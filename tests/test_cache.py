@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
@@ -10,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms._decimal import fmt
 from oms.cache import MIGRATIONS, Group, Intent, IntentState, OrderCache
-from oms.errors import ValidationError
+from oms.errors import CacheBusy, CacheError, ValidationError
 from oms.models import Order, OrderStatus
 
 
@@ -112,7 +112,7 @@ def test_version_1_sequences_continue_for_both_kinds_after_the_upgrade(tmp_path:
     the upgrade each kind continues past it, so neither can repeat a value."""
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path)
-    MIGRATIONS[0](sqlite_utils.Database(conn))  # version 1's tables
+    MIGRATIONS[0](conn)  # version 1's tables
     conn.execute("INSERT INTO userref_sequences VALUES ('counter', 1, 2147483647, 41)")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
@@ -209,8 +209,9 @@ def test_a_multi_row_write_is_all_or_nothing(cache: OrderCache, tmp_path: Path) 
     )
     conn.commit()
     conn.close()
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(CacheError) as info:
         cache.upsert_orders([order("OGOOD1"), order("OGOOD2"), order("OBAD")])
+    assert isinstance(info.value.__cause__, sqlite3.IntegrityError)
     assert cache.count() == 0
 
 
@@ -426,3 +427,142 @@ def test_a_file_that_is_not_sqlite_is_a_validation_error(tmp_path: Path) -> None
     path.write_text("not a database " * 100)
     with pytest.raises(ValidationError, match="cannot use"):
         OrderCache(path)
+
+
+# --- SQLite's failures, translated at the boundary -------------------------------------------
+
+
+def test_a_lock_held_past_the_busy_timeout_is_cache_busy(tmp_path: Path) -> None:
+    path = tmp_path / "cache.db"
+    with OrderCache(path, busy_timeout=0.05) as cache:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(CacheBusy) as info:
+                cache.add_group(Group(5, "g", 0.0))
+            assert info.value.retry_safe
+            assert info.value.path == str(path)
+            assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        cache.add_group(Group(5, "g", 0.0))  # and works again once the lock is gone
+        assert cache.group(5) is not None
+
+
+def test_a_corrupted_file_is_a_cache_error(tmp_path: Path) -> None:
+    path = tmp_path / "cache.db"
+    with OrderCache(path) as cache:
+        cache.upsert_orders([order(f"O{i}") for i in range(200)])
+        cache.close()
+        data = bytearray(path.read_bytes())
+        data[4096:] = b"\xff" * (len(data) - 4096)  # every page after the first
+        path.write_bytes(bytes(data))
+    with OrderCache(path) as broken, pytest.raises(CacheError) as info:
+        broken.orders()
+    assert not isinstance(info.value, CacheBusy)
+    assert isinstance(info.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_a_read_only_connection_is_a_cache_error(tmp_path: Path) -> None:
+    """A file SQLite may not write to (here: the connection made read-only, as a read-only
+    mount or permissions would, which root ignores) fails every write as a CacheError."""
+    with OrderCache(tmp_path / "cache.db") as cache:
+        with cache._read() as db:
+            db.execute("PRAGMA query_only = 1")
+        with pytest.raises(CacheError) as info:
+            cache.set_meta("k", "v")
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        assert cache.get_meta("k") is None  # reads still work
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only files")
+def test_a_read_only_file_is_a_cache_error(tmp_path: Path) -> None:
+    path = tmp_path / "cache.db"
+    OrderCache(path).close()
+    for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
+        if (tmp_path / name).exists():
+            (tmp_path / name).chmod(0o444)
+    try:
+        with OrderCache(path) as cache, pytest.raises(CacheError):
+            cache.set_meta("k", "v")
+    except ValidationError:
+        pass  # or refused when opening (the WAL needs a writable -shm): said, not raw sqlite3
+    finally:
+        for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
+            if (tmp_path / name).exists():
+                (tmp_path / name).chmod(0o644)
+
+
+def _write_to(kind: str, path: Path) -> None:
+    from oms.account import AccountState
+    from oms.history_store import HistoryStore
+
+    if kind == "cache":
+        with OrderCache(path, busy_timeout=0.05) as cache:
+            cache.set_meta("k", "v")
+    elif kind == "account":
+        with AccountState(path, busy_timeout=0.05) as state:
+            state.reserve(5, txid=None, reason="seen", seen_at=0.0)
+    else:
+        with HistoryStore(path, busy_timeout=0.05) as store:
+            store.commit_page("XXBTZUSD", [], cursor=1, origin=0, now=0.0)
+
+
+@pytest.mark.parametrize("kind", ["cache", "account", "history"])
+def test_every_sqlite_file_says_cache_busy_for_a_held_lock(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"{kind}.db"
+    _write_to(kind, path)  # created, schema and all
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(CacheBusy):
+            _write_to(kind, path)
+        other.execute("ROLLBACK")
+    _write_to(kind, path)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {
+            "descr": {
+                "pair": "XBTUSD",
+                "type": "sell",
+                "ordertype": "stop-loss-limit",
+                "price": "+5%",
+                "price2": "#1.5",
+                "leverage": "5:1",
+                "order": "o",
+                "close": "close position @ limit 1",
+            }
+        },
+        {
+            "trigger": "index",
+            "margin": True,
+            "stopprice": "1.5",
+            "limitprice": "2.25",
+            "misc": "stopped,touched",
+            "sender_sub_id": "sub",
+            "cl_ord_id": "my-id",
+        },
+        {
+            "descr": {
+                "pair": "XBTUSD",
+                "type": "buy",
+                "ordertype": "settle-position",
+                "price": "0",
+            },
+            "userref": 0,
+            "starttm": 1_700_000_005,
+            "expiretm": 0,
+        },
+    ],
+)
+def test_every_field_reads_back_equal(extra: dict[str, Any]) -> None:
+    """Rows are read back without the API parser: relative prices, unknown order types,
+    flags, triggers and zero-means-unset times come back as the parser made them."""
+    data = {**api_order(), **extra}
+    original = Order.from_api("OFIELDS-AAAAA-AAAAAA", data)
+    with OrderCache(":memory:") as c:
+        c.upsert_orders([original])
+        assert c.order(original.txid) == original
