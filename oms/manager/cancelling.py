@@ -10,13 +10,14 @@ from collections.abc import Sequence
 
 import attrs
 
-from oms.cache import Intent, IntentState, OrderCache
+from oms.cache import OrderCache
 from oms.client import KrakenClient
 from oms.errors import InvalidOrder, OmsError, UnknownOrder, ValidationError
+from oms.intents import Intent
 from oms.manager.counts import PAGE, RequestCounts, pages
 from oms.manager.lookup import OrderLookup
 from oms.manager.ownership import Turns
-from oms.manager.recovery import Recovery
+from oms.manager.recovery import UNRESOLVED, Recovery
 from oms.manager.results import GroupCancelResult
 from oms.manager.timing import KrakenTime
 from oms.models import CancelResult, Order, OrderStatus
@@ -147,13 +148,9 @@ class Canceller:
         except OmsError as exc:
             logger.warning("group cancel: earlier placements are still undecided (%s)", exc)
         undecided = [
-            i
-            for ref in userrefs
-            for i in self.cache.intents(
-                states=[IntentState.PENDING, IntentState.UNKNOWN], userref=ref
-            )
+            i for ref in userrefs for i in self.cache.intents(states=UNRESOLVED, userref=ref)
         ]
-        return {o.txid for ref in userrefs for o in self.cache.members(ref)}, undecided
+        return {t for ref in userrefs for t in self.cache.member_txids(ref)}, undecided
 
     def _in_turn(self, userrefs: Sequence[int], *, batch: bool) -> GroupCancelResult:
         members, undecided = self._members(userrefs)

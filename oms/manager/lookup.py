@@ -12,9 +12,10 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 
-from oms.cache import Intent, IntentState, OrderCache
+from oms.cache import OrderCache
 from oms.client import KrakenClient
 from oms.errors import InvalidOrder, OmsError, UnknownOrder
+from oms.intents import Intent, IntentState
 from oms.manager.counts import PAGE, RequestCounts, pages
 from oms.manager.timing import KrakenTime
 from oms.models import Order
@@ -25,8 +26,6 @@ logger = logging.getLogger("oms.manager")
 
 # A price in plain decimal notation (a relative one starts with + or - or ends with %).
 _ABSOLUTE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-# Every state an intent may be in when the order answering it is found.
-ADOPTABLE = (IntentState.PENDING, IntentState.UNKNOWN, IntentState.ABSENT)
 
 
 class Undecided(Exception):
@@ -122,9 +121,10 @@ class OrderLookup:
             (o for o in seen if self.matches(intent, o)), key=lambda o: (o.opentm, o.txid)
         )
         for order in candidates:
-            # ABSENT too: a match seen after the deadline is the truth, whoever concluded
-            # otherwise. The cache refuses an order that answers another intent already.
-            if self.cache.adopt(intent.id, order, synced_at=synced_at, state_from=ADOPTABLE):
+            # From any state that may become placed (oms.intents.TRANSITIONS), ABSENT too: a
+            # match seen after the deadline is the truth, whoever concluded otherwise. The
+            # cache refuses an order that answers another intent already.
+            if self.cache.adopt(intent.id, order, synced_at=synced_at):
                 logger.info(
                     "intent %s adopted %s after an ambiguous outcome", intent.id, order.txid
                 )

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from oms.cache import Group, Intent, IntentState, OrderCache
+from oms.cache import Group, OrderCache
 from oms.client import KrakenClient
 from oms.errors import (
     AllocatorExhausted,
@@ -31,6 +31,7 @@ from oms.errors import (
     ServerTimeUnavailable,
     ValidationError,
 )
+from oms.intents import Intent, IntentState
 from oms.manager.counts import RequestCounts
 from oms.manager.lookup import OrderLookup, Undecided
 from oms.manager.ownership import Turns
@@ -204,7 +205,7 @@ class Placer:
             intent.id,
             expect_attempts=intent.attempts,
             expect_deadline=intent.deadline,
-            expect_states=[IntentState.PENDING],
+            expect_states=[intent.state],
             deadline=now + self.time.ahead(),
             updated_at=now,
         )
@@ -311,7 +312,7 @@ class Placer:
             intent.id,
             expect_attempts=intent.attempts,
             expect_deadline=intent.deadline,
-            expect_states=[IntentState.PENDING],
+            expect_states=[intent.state],
             attempts=intent.attempts + 1,
             deadline=now + self.time.ahead(),
             updated_at=now,

@@ -7,14 +7,16 @@ import logging
 
 import attrs
 
-from oms.cache import Intent, IntentState, OrderCache
+from oms.cache import OrderCache
 from oms.errors import (
+    CacheError,
     DryRunPlacedOrder,
     OmsError,
     OrderNotPlaced,
     OutcomeUnknownError,
     PlacementNotRecorded,
 )
+from oms.intents import Intent, IntentState
 from oms.manager.recovery import Recovery
 from oms.manager.results import Placement
 from oms.manager.timing import KrakenTime
@@ -26,9 +28,6 @@ logger = logging.getLogger("oms.manager")
 
 # Tries at writing a placed order's txid before the placement is given up to recovery.
 WRITE_ATTEMPTS = 4
-# Kraken's txid is the truth: an intent another manager judged absent (or unknown) while
-# this attempt was on its way is wrong about it, so the order is adopted from those too.
-ADOPT_FROM = (IntentState.PENDING, IntentState.UNKNOWN, IntentState.ABSENT)
 
 
 class TxidClaimed(Exception):
@@ -80,7 +79,7 @@ class Recorder:
         attempt number and deadline. ``None`` if it had changed."""
         return self.cache.update_intent(
             intent.id,
-            expect_states=[IntentState.PENDING],
+            expect_states=[intent.state],
             expect_attempts=intent.attempts,
             expect_deadline=intent.deadline,
             state=state,
@@ -146,7 +145,7 @@ class Recorder:
                 return
             except TxidClaimed:
                 raise  # not a write failure: writing again cannot help
-            except Exception as exc:  # the cache failed (locked, disk full, ...)
+            except CacheError as exc:  # the cache failed (locked, disk full, ...)
                 if attempt == WRITE_ATTEMPTS:
                     raise
                 logger.warning(
@@ -162,7 +161,10 @@ class Recorder:
 
     def store(self, intent: Intent, order: Order) -> None:
         """Adopt ``order`` for ``intent``; keep it in the cache whatever happened meanwhile."""
-        if self.cache.adopt(intent.id, order, synced_at=None, state_from=ADOPT_FROM):
+        # Kraken's txid is the truth: an intent another manager judged absent (or unknown)
+        # while this attempt was on its way is wrong about it, so the order is adopted from
+        # every state that may become placed.
+        if self.cache.adopt(intent.id, order, synced_at=None):
             return
         current = self.cache.intent(intent.id)
         if current is not None and current.txid == order.txid:
@@ -202,7 +204,7 @@ class Recorder:
             try:
                 # One more try at the write that matters most: the order itself.
                 self.store(intent, placed_order(intent, flight.txid, flight.descr))
-            except Exception:
+            except (CacheError, TxidClaimed):
                 logger.exception("could not record order %s of intent %s", flight.txid, intent.id)
             else:
                 self.recovery.settled(intent.id)
@@ -211,12 +213,12 @@ class Recorder:
             try:
                 self.cache.update_intent(
                     intent.id,
-                    expect_states=[IntentState.PENDING],
+                    expect_states=[intent.state],
                     state=IntentState.UNKNOWN,
                     error=f"{type(exc).__name__}: {exc}",
                     updated_at=self.time.local_now(),
                 )
-            except Exception:
+            except CacheError:
                 logger.exception("could not mark intent %s unknown", intent.id)
         logger.error(
             "placement of intent %s (userref %s) failed with %s: %s; left for recover()",

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from oms.cache import Intent, IntentState, OrderCache
+from oms.cache import OrderCache
 from oms.errors import OutcomeUnknownError
+from oms.intents import Intent, IntentState
 from oms.manager.lookup import OrderLookup, Undecided
 from oms.manager.ownership import Ownership
 from oms.manager.results import RecoveryReport
@@ -17,7 +18,7 @@ __all__ = ["Recovery"]
 
 logger = logging.getLogger("oms.manager")
 
-UNRESOLVED = (IntentState.PENDING, IntentState.UNKNOWN)
+UNRESOLVED = tuple(s for s in IntentState if s.unresolved)
 
 
 class Recovery:
@@ -136,7 +137,6 @@ class Recovery:
         except Undecided as undecided:
             changed = self.cache.update_intent(
                 intent.id,
-                expect_states=UNRESOLVED,
                 expect_attempts=intent.attempts,
                 expect_deadline=intent.deadline,
                 state=IntentState.UNKNOWN,
@@ -154,7 +154,6 @@ class Recovery:
         that is alive after all (and sent another attempt, with a new deadline) keeps it."""
         changed = self.cache.update_intent(
             intent.id,
-            expect_states=UNRESOLVED,
             expect_attempts=intent.attempts,
             expect_deadline=intent.deadline,
             state=state,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from oms.cache import IntentState
+from oms.intents import IntentState
 
 __all__ = ["GroupCancelResult", "Placement", "RecoveryReport", "SyncResult"]
 

@@ -7,10 +7,11 @@ import logging
 from collections.abc import Sequence
 
 from oms.account import AccountState
-from oms.cache import OPEN_STATUSES, IntentState, OrderCache
+from oms.cache import OPEN_STATUSES, OrderCache
 from oms.client import KrakenClient
 from oms.manager.counts import RequestCounts, pages
 from oms.manager.lookup import OrderLookup, Undecided
+from oms.manager.recovery import UNRESOLVED
 from oms.manager.results import SyncResult
 from oms.manager.timing import KrakenTime
 from oms.models import Order
@@ -97,9 +98,7 @@ class Tracker:
         if not candidates:
             return []
         ours = self.cache.placed_here(o.txid for o in candidates)
-        undecided = {
-            i.userref for i in self.cache.intents(states=[IntentState.PENDING, IntentState.UNKNOWN])
-        }
+        undecided = {i.userref for i in self.cache.intents(states=UNRESOLVED)}
         strangers = [o for o in candidates if o.txid not in ours and o.userref not in undecided]
         store = getattr(self.allocator, "store", None)
         if isinstance(store, AccountState):
