@@ -296,7 +296,7 @@ def measure_calls(
     best: dict[str, float] = {}
     clients = {name: make() for name, (make, _) in makers.items()}
     try:
-        for name, client in clients.items():  # warm up: connections, pair rules, recovery
+        for client in clients.values():  # warm up: connections, pair rules, recovery
             for _ in range(20):
                 client.add_order()
         # Interleaved rounds, best of each: the machine is shared, noise only adds time.
@@ -439,7 +439,7 @@ def main() -> None:
     for row in rows:
         print(f"{row[0]:<36}{row[1]:<30}{row[2]}")
     if not figures["pandas_numpy_installed"]:
-        print("\nnote: pandas/numpy are not installed here; (c) means most with them (tox -e bench)")
+        print("\nnote: pandas/numpy are not installed: (c) means most with them (tox -e bench)")
 
 
 if __name__ == "__main__":

@@ -271,6 +271,8 @@ class KrakenClient:
             if transport is not None
             else Transport(timeout=timeout, total_timeout=total_timeout)
         )
+        # The environment's proxies, CA bundle and netrc entry, read now and not per call.
+        self.transport.environment(self.base_url)
         self._nonce_source = nonce_source
         self.retry = retry if retry is not None else RetryPolicy()
         self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(tier)

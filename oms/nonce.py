@@ -21,11 +21,11 @@ from pathlib import Path
 import filelock
 import platformdirs
 
+from oms.errors import NonceLockTimeout, ValidationError
+
 _POSIX = os.name == "posix"
 if _POSIX:
     import fcntl
-
-from oms.errors import NonceLockTimeout, ValidationError
 
 __all__ = ["SCALES", "NonceSource", "default_directory"]
 

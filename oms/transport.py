@@ -643,7 +643,11 @@ class Transport:
         self.user_agent = user_agent
         self.transcript = transcript
         self._session = requests.Session()
+        # The environment (proxies, CA bundle, netrc) is read once per host, not per request:
+        # see environment().
+        self._session.trust_env = False
         self._session.verify = True
+        self._environments: dict[str, Environment] = {}
         self._session.mount("https://", TLSAdapter(ssl_context=ssl_context))
         self._session.mount("http://", DeadlineAdapter())
         self._seq = itertools.count(1)
@@ -681,6 +685,22 @@ class Transport:
             )
         self._session.mount(prefix, adapter)
 
+    def environment(self, url: str) -> Environment:
+        """What the process environment says for requests to ``url``'s host, read once.
+
+        requests reads ``HTTPS_PROXY``/``NO_PROXY``, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``
+        and ``~/.netrc`` again for every request (a third of a call's CPU, by profile); this
+        transport reads them on the first request to a host (the client asks at
+        construction) and keeps the answer. A changed environment applies to new
+        transports.
+        """
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}".lower()
+        found = self._environments.get(key)
+        if found is None:
+            found = self._environments[key] = Environment.read(url)
+        return found
+
     def request(
         self,
         method: str,
@@ -706,18 +726,13 @@ class Transport:
                 field="url",
                 rule="tls",
             )
+        environment = self.environment(url)
         merged = {"Accept": "application/json", **(headers or {})}
+        if environment.authorization is not None and "Authorization" not in merged:
+            merged["Authorization"] = environment.authorization
         # Set last so no caller header can remove or blank it.
         merged["User-Agent"] = self.user_agent
-        try:
-            prepared = self._session.prepare_request(
-                requests.Request(method.upper(), url, headers=merged, data=body)
-            )
-        except (requests.exceptions.RequestException, ValueError) as exc:
-            # A malformed URL or header value: the caller's mistake, found before any I/O.
-            raise ValidationError(f"{what}: cannot build the request ({exc})") from None
-        settings = self._session.merge_environment_settings(prepared.url, {}, False, True, None)
-        _refuse_unverified(settings.get("verify"))
+        prepared = _prepare(what, method, url, merged, body)
         seq = next(self._seq)
         if self.transcript is not None:
             self.transcript.request(
@@ -730,13 +745,15 @@ class Transport:
         started = time.monotonic()
         token = _DEADLINE.set(started + self.total_timeout)
         try:
-            response = self._session.send(
+            # Straight to the mounted adapter: Session.send would re-read cookies, hooks and
+            # redirect state that a Kraken call never uses (see environment()).
+            response = adapter.send(
                 prepared,
-                timeout=timeout,
-                allow_redirects=False,
-                verify=settings.get("verify", True),
-                proxies=settings.get("proxies") or {},
                 stream=False,
+                timeout=timeout,
+                verify=environment.verify,
+                cert=None,
+                proxies=environment.proxies,
             )
             content = response.content
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
@@ -774,6 +791,48 @@ class Transport:
             payload=payload,
             elapsed=elapsed,
         )
+
+
+@attrs.frozen
+class Environment:
+    """The environment's settings for one host: proxies, the CA bundle, netrc credentials."""
+
+    proxies: Mapping[str, str]
+    verify: bool | str
+    authorization: str | None = attrs.field(repr=False)
+
+    @classmethod
+    def read(cls, url: str) -> Environment:
+        # What requests' Session.merge_environment_settings and its netrc lookup do.
+        proxies = requests.utils.get_environ_proxies(url, no_proxy=None)
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        _refuse_unverified(verify)
+        netrc = requests.utils.get_netrc_auth(url)
+        authorization = None
+        if netrc is not None:
+            authorization = requests.auth._basic_auth_str(*netrc)
+        return cls(dict(proxies), verify or True, authorization)
+
+
+def _prepare(
+    what: str, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+) -> requests.PreparedRequest:
+    """A request as requests would prepare it, without its per-call cookie and hook work."""
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_method(method)
+        prepared.prepare_url(url, None)
+        prepared.prepare_headers(headers)
+    except (requests.exceptions.RequestException, ValueError) as exc:
+        # A malformed URL or header value: the caller's mistake, found before any I/O.
+        raise ValidationError(f"{what}: cannot build the request ({exc})") from None
+    prepared.body = body
+    if body is not None:
+        prepared.headers["Content-Length"] = str(len(body))
+    elif prepared.method not in ("GET", "HEAD"):
+        prepared.headers["Content-Length"] = "0"
+    prepared.hooks = {"response": []}
+    return prepared
 
 
 def _as_bytes(body: object) -> bytes | None:
