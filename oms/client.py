@@ -85,7 +85,7 @@ from oms.orders import (
     check_userref,
     format_deadline,
 )
-from oms.ratelimit import RateLimiter, Tier
+from oms.ratelimit import OrderAges, RateLimiter, Tier
 from oms.retry import RetryPolicy, call_kind
 from oms.transport import DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, HTTPResponse, Transport
 
@@ -97,6 +97,7 @@ __all__ = [
     "KrakenClient",
     "PairRules",
     "PairRulesUnavailable",
+    "RequestHook",
 ]
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,9 @@ logger = logging.getLogger(__name__)
 request_log = logging.getLogger("oms.requests")
 
 DEFAULT_BASE_URL = "https://api.kraken.com"
+
+#: ``hook(method, private, error)``, called once per HTTP request sent (see ``add_hook``).
+RequestHook = Callable[[str, bool, "Exception | None"], object]
 
 #: Methods served under ``/0/public/`` (GET, no signature). Anything else is private.
 PUBLIC_METHODS = frozenset(
@@ -240,6 +244,8 @@ class KrakenClient:
         retry: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
         tier: Tier | str = Tier.STARTER,
+        order_book: OrderAges | None = None,
+        hooks: Iterable[RequestHook] = (),
         public_methods: Iterable[str] = PUBLIC_METHODS,
         pair_rules: PairRules = "fetch",
         clock: Callable[[], float] = _time.time,
@@ -275,7 +281,19 @@ class KrakenClient:
         self.transport.environment(self.base_url)
         self._nonce_source = nonce_source
         self.retry = retry if retry is not None else RetryPolicy()
-        self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(tier)
+        if rate_limiter is not None and order_book is not None:
+            raise ValidationError(
+                "order_book= is handed to the rate limiter the client builds: give it to your "
+                "RateLimiter(order_book=...) instead",
+                field="order_book",
+                rule="exclusive",
+            )
+        self.rate_limiter = (
+            rate_limiter if rate_limiter is not None else RateLimiter(tier, order_book=order_book)
+        )
+        self._hooks: tuple[RequestHook, ...] = ()
+        for hook in hooks:
+            self.add_hook(hook)
         self.public_methods = frozenset(public_methods)
         self.pair_rules: PairRules = pair_rules
         # Learned pair rules by upper-case name; one lock per name so that threads ordering
@@ -311,6 +329,25 @@ class KrakenClient:
 
     def close(self) -> None:
         self.transport.close()
+
+    def add_hook(self, hook: RequestHook) -> None:
+        """Call ``hook(method, private, error)`` once per HTTP request sent.
+
+        ``error`` is the :class:`~oms.errors.TransportError` or
+        :class:`~oms.errors.KrakenError` the attempt ended with, ``None`` on success; a
+        retried call calls it once per attempt. For counting and metrics: a hook that raises
+        is logged and ignored, never allowed to hide the answer of a call that was sent.
+        """
+        if not callable(hook):
+            raise ValidationError("a hook must be callable", field="hooks", rule="type")
+        self._hooks = (*self._hooks, hook)
+
+    def _run_hooks(self, method: str, private: bool, error: Exception | None) -> None:
+        for hook in self._hooks:
+            try:
+                hook(method, private, error)
+            except Exception:  # see add_hook: never hide the answer
+                logger.exception("request hook %r failed on %s", hook, method)
 
     @property
     def nonce_source(self) -> NonceSource:
@@ -385,6 +422,8 @@ class KrakenClient:
             except TransportError as exc:
                 error = exc
             self._log_request(method, is_private, _time.monotonic() - started, error)
+            if self._hooks:
+                self._run_hooks(method, is_private, error)
             if error is None:
                 assert response is not None
                 if errors:
@@ -460,8 +499,15 @@ class KrakenClient:
                 "POST", self.base_url + path, headers=headers, body=body.encode()
             )
 
-    def _call(self, method: str, params: Mapping[str, Any], *, private: bool | None = None) -> Any:
-        response = self.request(method, params, private=private)
+    def _call(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        *,
+        private: bool | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        response = self.request(method, params, private=private, retry=retry)
         envelope = response.payload
         raise_for_errors(envelope["error"])
         if "result" not in envelope:
@@ -703,6 +749,7 @@ class KrakenClient:
         *,
         pair: AssetPair | str | None = None,
         now: float | None = None,
+        retry: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> AddOrderResult:
         """Place (or, with ``validate=True``, only check) one order.
@@ -717,7 +764,9 @@ class KrakenClient:
 
         ``now`` is the exchange's time to check a ``deadline`` against (default: the client's
         clock); the order manager passes its estimate of Kraken's clock, by which it set the
-        deadline, so a local clock that stepped cannot refuse it.
+        deadline, so a local clock that stepped cannot refuse it. ``retry`` replaces the
+        client's policy for this call: :meth:`RetryPolicy.none() <oms.retry.RetryPolicy.none>`
+        sends exactly one request, for a caller that owns the retrying (the order manager).
         """
         rules = pair if isinstance(pair, AssetPair) else None
         if request is None:
@@ -736,7 +785,9 @@ class KrakenClient:
             check_against_pair(request, found)
         # Encoded again after a possible AssetPairs call, so the deadline is checked as sent.
         params = request.to_params(now=sent_at if now is not None else self._clock())
-        answer = AddOrderResult.from_api(self._call("AddOrder", params), validate=request.validate)
+        answer = AddOrderResult.from_api(
+            self._call("AddOrder", params, retry=retry), validate=request.validate
+        )
         self._remember_orders(request.pair, [*answer.txids, request.cl_ord_id])
         return answer
 
@@ -747,9 +798,11 @@ class KrakenClient:
         pair: AssetPair | None = None,
         deadline: datetime | None = None,
         validate: bool = False,
+        retry: RetryPolicy | None = None,
     ) -> BatchOrderResult:
         """Place 2 to 15 orders for one pair in one call (sent as JSON); never retried once
-        it may have reached Kraken.
+        it may have reached Kraken (``retry`` replaces the client's policy for this call, as
+        for :meth:`add_order`).
 
         Every order is checked against the pair's rules first (``pair``, or as
         ``pair_rules`` says); one broken rule refuses the whole batch before anything is sent.
@@ -766,7 +819,9 @@ class KrakenClient:
                     ) from None
         body = batch_params(orders, deadline=deadline, validate=validate, now=self._clock())
         result = BatchOrderResult.from_api(
-            self._call("AddOrderBatch", body), validate=validate, expected=len(orders)
+            self._call("AddOrderBatch", body, retry=retry),
+            validate=validate,
+            expected=len(orders),
         )
         refs = [item.txid for item in result.items] + [o.cl_ord_id for o in orders]
         self._remember_orders(orders[0].pair, refs)
