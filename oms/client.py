@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import random as _random
-import re
 import threading
 import time as _time
 from collections import OrderedDict
@@ -34,20 +33,14 @@ from urllib.parse import urlsplit
 import attrs
 
 from oms._decimal import to_decimal
-from oms.auth import Credentials, encode_form, encode_json, key_fingerprint, key_prefix
+from oms.auth import Credentials, key_fingerprint, key_prefix
 from oms.errors import (
-    APIRateLimitExceeded,
     InvalidNonce,
-    InvalidResponse,
     KrakenError,
     OmsError,
-    OrderRateLimitExceeded,
     ResponseShapeError,
-    TooManyRequests,
     TransportError,
     ValidationError,
-    kraken_error,
-    raise_for_errors,
 )
 from oms.models import (
     AddOrderResult,
@@ -86,6 +79,20 @@ from oms.orders import (
     format_deadline,
 )
 from oms.ratelimit import OrderAges, RateLimiter, Tier
+from oms.request_path import (
+    JSON_METHODS,
+    PUBLIC_METHODS,
+    Call,
+    check_raw_amounts,
+    encode_call,
+    envelope_error,
+    feedback,
+    log_request,
+    pace,
+    public_url,
+    result_of,
+    signed_request,
+)
 from oms.retry import RetryPolicy, call_kind
 from oms.transport import DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, HTTPResponse, Transport
 
@@ -101,23 +108,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-#: One INFO line per request sent: method, REST cost, latency, outcome (``oms -v`` shows it).
-#: Never parameters, keys or signatures.
-request_log = logging.getLogger("oms.requests")
 
 DEFAULT_BASE_URL = "https://api.kraken.com"
 
 #: ``hook(method, private, error)``, called once per HTTP request sent (see ``add_hook``).
 RequestHook = Callable[[str, bool, "Exception | None"], object]
 
-#: Methods served under ``/0/public/`` (GET, no signature). Anything else is private.
-PUBLIC_METHODS = frozenset(
-    {"Time", "SystemStatus", "Assets", "AssetPairs", "Ticker", "OHLC", "Trades", "Depth", "Spread"}
-)
-#: Kraken refuses these form-encoded (``EGeneral:Invalid arguments:orders``): send JSON.
-JSON_METHODS = frozenset({"AddOrderBatch", "CancelOrderBatch"})
-
-_METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
 _PAGE = 50  # ClosedOrders pages and QueryOrders' txid limit
 _CANCEL_BATCH_MAX = 50
@@ -376,7 +372,7 @@ class KrakenClient:
         ``private`` overrides the table of public methods. Kraken errors raise the matching
         :class:`~oms.errors.KrakenError` subclass.
         """
-        return self._call(method, params, private=private)
+        return result_of(method, self.request(method, params, private=private))
 
     def request(
         self,
@@ -393,47 +389,28 @@ class KrakenClient:
         Kraken error that is not retried is returned instead of raised (``oms call`` prints
         the envelope either way).
         """
-        params = dict(params or {})
-        if not isinstance(method, str) or not _METHOD_NAME.fullmatch(method):
-            raise ValidationError(f"not a Kraken method name: {method!r}", field="method")
-        if "nonce" in params:
-            raise ValidationError("the client supplies the nonce", field="nonce", rule="reserved")
         is_private = self.is_private(method) if private is None else private
+        call = encode_call(method, params, private=is_private)
         if is_private:
             self._credentials()
-        _check_raw_amounts(params)
-        # Encode once up front so a bad value (a float, say) is refused before any I/O.
-        (encode_json if method in JSON_METHODS and is_private else encode_form)(params)
-        kind = call_kind(method, private=is_private)
+        check_raw_amounts(call.params)
+        return self._send(call, raise_errors=raise_errors, retry=retry)
+
+    def _send(
+        self, call: Call, *, raise_errors: bool = True, retry: RetryPolicy | None = None
+    ) -> HTTPResponse:
+        """Attempt ``call`` until it succeeds or the retry policy gives up."""
+        kind = call_kind(call.method, private=call.private)
         policy = retry if retry is not None else self.retry
-        nonce_failures = 0
-        attempt = 0
+        nonce_failures = attempt = 0
         while True:
             attempt += 1
-            response: HTTPResponse | None = None
-            error: TransportError | KrakenError | None = None
-            started = _time.monotonic()
-            try:
-                response = self._attempt(method, params, private=is_private)
-                errors = _envelope_errors(method, response)
-                failures = [e for e in errors if not e.startswith("W")]
-                if failures:
-                    error = kraken_error(failures[0], errors)
-            except TransportError as exc:
-                error = exc
-            self._log_request(method, is_private, _time.monotonic() - started, error)
-            if self._hooks:
-                self._run_hooks(method, is_private, error)
+            response, error = self._attempt(call)
             if error is None:
                 assert response is not None
-                if errors:
-                    logger.warning("%s answered with warnings: %s", method, errors)
-                if is_private:
-                    result = response.payload.get("result")
-                    self.rate_limiter.record(method, params, result, now=self._clock())
                 return response
             nonce_failures += isinstance(error, InvalidNonce)
-            self._feedback(method, params, error, private=is_private)
+            feedback(self.rate_limiter, call, error, now=self._clock())
             delay = None
             if policy.allows(kind, error, attempt=attempt, nonce_failures=nonce_failures):
                 delay = policy.delay(error, attempt, now=self._clock(), random=self._random)
@@ -443,7 +420,7 @@ class KrakenClient:
                 raise error
             logger.warning(
                 "%s failed (%s: %s); attempt %d of %d in %.2f s",
-                method,
+                call.method,
                 type(error).__name__,
                 error,
                 attempt + 1,
@@ -453,51 +430,39 @@ class KrakenClient:
             if delay > 0:
                 self._sleep(delay)
 
-    def _log_request(
-        self, method: str, private: bool, elapsed: float, error: Exception | None
-    ) -> None:
-        if not request_log.isEnabledFor(logging.INFO):
-            return
-        cost = f"cost {self.rate_limiter.rest_cost(method):g}" if private else "public"
-        outcome = "ok" if error is None else f"{type(error).__name__}: {error}"
-        request_log.info("%s %s %.0f ms %s", method, cost, elapsed * 1000, outcome)
+    def _attempt(
+        self, call: Call
+    ) -> tuple[HTTPResponse | None, TransportError | KrakenError | None]:
+        """One request through the layers, its outcome told to the log and the hooks."""
+        response: HTTPResponse | None = None
+        error: TransportError | KrakenError | None = None
+        started = _time.monotonic()
+        try:
+            response = self._exchange(call)
+            error, warnings = envelope_error(call, response)
+        except TransportError as exc:
+            error = exc
+        log_request(self.rate_limiter, call, _time.monotonic() - started, error)
+        if self._hooks:
+            self._run_hooks(call.method, call.private, error)
+        if error is None and response is not None:
+            if warnings:
+                logger.warning("%s answered with warnings: %s", call.method, warnings)
+            if call.private:
+                result = response.payload.get("result")
+                self.rate_limiter.record(call.method, call.params, result, now=self._clock())
+        return response, error
 
-    def _feedback(
-        self, method: str, params: Mapping[str, Any], error: Exception, *, private: bool
-    ) -> None:
-        # Only private calls count on the modelled counters; the public throttle is per IP.
-        now = self._clock()
-        if isinstance(error, (APIRateLimitExceeded, TooManyRequests)) and private:
-            self.rate_limiter.exceeded(now=now)
-        elif isinstance(error, OrderRateLimitExceeded):
-            self.rate_limiter.exceeded(now=now, trading=True, method=method, params=params)
-
-    def _attempt(self, method: str, params: Mapping[str, Any], *, private: bool) -> HTTPResponse:
-        if not private:
-            query = encode_form(params)
-            url = f"{self.base_url}/0/public/{method}" + (f"?{query}" if query else "")
-            return self.transport.request("GET", url)
+    def _exchange(self, call: Call) -> HTTPResponse:
+        """Pace, take a nonce, sign and send: the answer as it came."""
+        if not call.private:
+            return self.transport.request("GET", public_url(self.base_url, call))
         credentials = self._credentials()
-        path = f"/0/private/{method}"
-        wait = self.rate_limiter.reserve(method, params, now=self._clock())
-        if wait > 0:
-            logger.info("%s paced: waiting %.2f s for Kraken's rate limits", method, wait)
-            self._sleep(wait)
+        pace(self.rate_limiter, call, clock=self._clock, sleep=self._sleep)
         # Held until the request has left, so a later nonce can never overtake this one.
         with self.nonce_source.reserve() as nonce:
-            body_params = {"nonce": nonce, **params}
-            if method in JSON_METHODS:
-                body, content_type = encode_json(body_params), "application/json"
-            else:
-                body, content_type = encode_form(body_params), "application/x-www-form-urlencoded"
-            headers = {
-                "API-Key": credentials.key,
-                "API-Sign": credentials.sign(path, nonce, body),
-                "Content-Type": content_type,
-            }
-            return self.transport.request(
-                "POST", self.base_url + path, headers=headers, body=body.encode()
-            )
+            path, headers, body = signed_request(call, nonce, credentials)
+            return self.transport.request("POST", self.base_url + path, headers=headers, body=body)
 
     def _call(
         self,
@@ -507,12 +472,12 @@ class KrakenClient:
         private: bool | None = None,
         retry: RetryPolicy | None = None,
     ) -> Any:
-        response = self.request(method, params, private=private, retry=retry)
-        envelope = response.payload
-        raise_for_errors(envelope["error"])
-        if "result" not in envelope:
-            raise ResponseShapeError(f"{method}: answer without errors and without a result")
-        return envelope["result"]
+        # The typed methods checked their amounts: no raw-amount pass here.
+        is_private = self.is_private(method) if private is None else private
+        call = encode_call(method, params, private=is_private)
+        if is_private:
+            self._credentials()
+        return result_of(method, self._send(call, retry=retry))
 
     # --- public market data ---------------------------------------------------------------
 
@@ -1188,17 +1153,6 @@ class KrakenClient:
         return result
 
 
-def _envelope_errors(method: str, response: HTTPResponse) -> list[str]:
-    envelope = response.payload
-    errors = envelope.get("error") if isinstance(envelope, dict) else None
-    if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
-        raise InvalidResponse(
-            f"{method}: HTTP 200 JSON without Kraken's envelope (an 'error' array); "
-            "the request may have reached Kraken"
-        )
-    return errors
-
-
 def _trade_key(trade: PublicTrade) -> object:
     if trade.trade_id is not None:
         return trade.trade_id
@@ -1239,40 +1193,6 @@ def _price_param(value: object, field: str) -> object:
         if isinstance(price, RelativePrice) and price.prefix in ("+", "-"):
             return str(price)
     return _amount(value, field)
-
-
-#: Parameters that carry an amount, checked in raw calls too (``call("AddOrder", price=...)``,
-#: ``oms call``): the typed methods check them anyway, a raw call must not be a way around.
-_AMOUNT_PARAMS = frozenset(
-    {
-        "volume",
-        "price",
-        "price2",
-        "displayvol",
-        "amount",
-        "max_fee",
-        "order_qty",
-        "display_qty",
-        "limit_price",
-        "trigger_price",
-    }
-)
-
-
-def _check_raw_amounts(params: Mapping[str, Any]) -> None:
-    for key, value in params.items():
-        if isinstance(value, Mapping):
-            _check_raw_amounts({f"{key}[{k}]": v for k, v in value.items()})
-            continue
-        if isinstance(value, (list, tuple)):
-            # AddOrderBatch's orders: each a mapping of its own.
-            for i, item in enumerate(value):
-                if isinstance(item, Mapping):
-                    _check_raw_amounts({f"{key}[{i}][{k}]": v for k, v in item.items()})
-            continue
-        name = key.rsplit("[", 1)[-1].rstrip("]")
-        if name in _AMOUNT_PARAMS and value is not None and not isinstance(value, RelativePrice):
-            parse_price(value, field=key)
 
 
 def _order_filters(*, trades: bool, userref: int | None, cl_ord_id: str | None) -> dict[str, Any]:
