@@ -23,6 +23,7 @@ network: the in-process sandbox and the test fakes plug in there.
 from __future__ import annotations
 
 import contextvars
+import functools
 import io
 import ipaddress
 import itertools
@@ -226,6 +227,19 @@ class DeadlineAdapter(requests.adapters.HTTPAdapter):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = dict(_POOLS)
         return manager
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        # requests' version also parses Set-Cookie into a jar per answer; the transport keeps
+        # no cookies (Kraken's API uses none), so that work is skipped.
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = requests.structures.CaseInsensitiveDict(resp.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url or ""
+        response.request = req
+        response.connection = self
+        return response
 
 
 class TLSAdapter(DeadlineAdapter):
@@ -586,6 +600,7 @@ def _parse_json(what: str, headers: Mapping[str, str], body: bytes) -> Any:
 # --- the transport ------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
 def _is_loopback(host: str | None) -> bool:
     if not host:
         return False
@@ -648,6 +663,8 @@ class Transport:
         self._session.trust_env = False
         self._session.verify = True
         self._environments: dict[str, Environment] = {}
+        # Private calls go to a handful of fixed URLs: each is parsed and quoted once.
+        self._urls: dict[str, str] = {}
         self._session.mount("https://", TLSAdapter(ssl_context=ssl_context))
         self._session.mount("http://", DeadlineAdapter())
         self._seq = itertools.count(1)
@@ -732,7 +749,7 @@ class Transport:
             merged["Authorization"] = environment.authorization
         # Set last so no caller header can remove or blank it.
         merged["User-Agent"] = self.user_agent
-        prepared = _prepare(what, method, url, merged, body)
+        prepared = _prepare(what, method, url, merged, body, self._urls)
         seq = next(self._seq)
         if self.transcript is not None:
             self.transcript.request(
@@ -814,14 +831,28 @@ class Environment:
         return cls(dict(proxies), verify or True, authorization)
 
 
+_URL_CACHE_MAX = 256
+
+
 def _prepare(
-    what: str, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    what: str,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    urls: dict[str, str],
 ) -> requests.PreparedRequest:
     """A request as requests would prepare it, without its per-call cookie and hook work."""
     prepared = requests.PreparedRequest()
     try:
         prepared.prepare_method(method)
-        prepared.prepare_url(url, None)
+        known = urls.get(url)
+        if known is None:
+            prepared.prepare_url(url, None)
+            if "?" not in url and len(urls) < _URL_CACHE_MAX:
+                urls[url] = prepared.url or url
+        else:
+            prepared.url = known
         prepared.prepare_headers(headers)
     except (requests.exceptions.RequestException, ValueError) as exc:
         # A malformed URL or header value: the caller's mistake, found before any I/O.
