@@ -21,23 +21,20 @@ import logging
 import math
 import os
 import random as _random
-import threading
 import time as _time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
-
-import attrs
 
 from oms._decimal import to_decimal
 from oms.auth import Credentials, key_fingerprint, key_prefix
+from oms.conventions import PAGE_SIZE, check_dead_mans_switch, check_txid, chunks
 from oms.errors import (
     InvalidNonce,
     KrakenError,
-    OmsError,
+    PairRulesUnavailable,
     ResponseShapeError,
     TransportError,
     ValidationError,
@@ -78,6 +75,7 @@ from oms.orders import (
     check_userref,
     format_deadline,
 )
+from oms.pairs import PAIR_RULES_MODES, PairCache, PairRules, check_amend
 from oms.ratelimit import OrderAges, RateLimiter, Tier
 from oms.request_path import (
     JSON_METHODS,
@@ -115,29 +113,6 @@ DEFAULT_BASE_URL = "https://api.kraken.com"
 RequestHook = Callable[[str, bool, "Exception | None"], object]
 
 _OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
-_PAGE = 50  # ClosedOrders pages and QueryOrders' txid limit
-_CANCEL_BATCH_MAX = 50
-# Orders placed through a client whose pair it remembers (for amend checks); oldest dropped.
-_ORDER_MEMORY = 10_000
-
-#: How the client applies a pair's rules to an order before sending it: ``"fetch"`` asks
-#: AssetPairs once for a pair it has not learned yet, ``"known"`` checks only pairs already
-#: learned, ``"off"`` never checks on its own.
-PairRules = Literal["fetch", "known", "off"]
-PAIR_RULES_MODES: tuple[PairRules, ...] = ("fetch", "known", "off")
-
-
-class PairRulesUnavailable(OmsError):
-    """An order's pair rules could not be learned, so the order was **not** sent.
-
-    Raised in ``pair_rules="fetch"`` mode when AssetPairs failed in a way that says nothing
-    definite about the pair (a timeout, a 5xx, an unexpected answer); ``__cause__`` holds that
-    error. Nothing was placed, so sending the order again is safe. A definite answer about
-    the pair (``EQuery:Unknown asset pair``) is raised as it is instead.
-    """
-
-    outcome_known = True
-    retry_safe = True
 
 
 def _positive_int(value: int, field: str) -> int:
@@ -187,28 +162,12 @@ def _opt_asset_class(value: str | None) -> str | None:
     return None if value is None else check_asset_class(value)
 
 
-def _pair_key(name: str) -> str:
-    return name.strip().upper()
-
-
 def _one_of(**given: object) -> tuple[str, object]:
     present = [(k, v) for k, v in given.items() if v is not None]
     if len(present) != 1:
         names = " / ".join(given)
         raise ValidationError(f"give exactly one of {names}", field=names, rule="exclusive")
     return present[0]
-
-
-def _refuse_numeric_txid(txid: str, field: str) -> None:
-    # Kraken reads a txid made of digits as a userref and cancels every open order carrying
-    # it: a whole group, where the caller meant one order.
-    if txid.strip().isdigit():
-        raise ValidationError(
-            f"{field} {txid!r} is all digits, which Kraken reads as a userref and would cancel "
-            "every open order carrying it; pass userref= (or userrefs=) to mean that",
-            field=field,
-            rule="txid-is-userref",
-        )
 
 
 class KrakenClient:
@@ -292,12 +251,8 @@ class KrakenClient:
             self.add_hook(hook)
         self.public_methods = frozenset(public_methods)
         self.pair_rules: PairRules = pair_rules
-        # Learned pair rules by upper-case name; one lock per name so that threads ordering
-        # on a new pair wait for a single AssetPairs call instead of each making one.
-        self._pairs: dict[str, AssetPair] = {}
-        self._pair_fetches: dict[str, threading.Lock] = {}
-        self._order_pairs: OrderedDict[str, str] = OrderedDict()
-        self._pairs_lock = threading.Lock()
+        #: The learned pair rules and the pairs of recent orders (shared with the manager).
+        self.pairs = PairCache(self.asset_pairs)
         self._clock = clock
         self._sleep = sleep
         self._random = random
@@ -521,101 +476,21 @@ class KrakenClient:
             "country_code": country_code,
         }
         found = AssetPair.map_from_api(self._call("AssetPairs", params))
-        self._learn_pairs(found.values(), asked=names or ())
+        self.pairs.learn(found.values(), asked=names or ())
         return found
 
     # --- pair rules -----------------------------------------------------------------------
 
     def known_pair(self, name: str) -> AssetPair | None:
         """The rules learned for ``name`` (pair id, altname or wsname, any case), if any."""
-        with self._pairs_lock:
-            return self._pairs.get(_pair_key(name))
+        return self.pairs.known(name)
 
     def pair(self, name: str) -> AssetPair:
         """The rules for ``name``: the learned ones, else AssetPairs' answer (asked once).
 
         Rules are kept for the life of the client; call :meth:`asset_pairs` to refresh them.
         """
-        known = self.known_pair(name)
-        if known is not None:
-            return known
-        with self._pairs_lock:
-            gate = self._pair_fetches.setdefault(_pair_key(name), threading.Lock())
-        with gate:
-            # Another thread may have learned it while this one waited.
-            known = self.known_pair(name)
-            return known if known is not None else self._fetch_pair(name)
-
-    def _fetch_pair(self, name: str) -> AssetPair:
-        try:
-            self.asset_pairs(name)
-        except OmsError as exc:
-            if exc.outcome_known:
-                raise  # Kraken's definite word (EQuery:Unknown asset pair), or bad input
-            # The order this is for was not sent: say so rather than pass on an error whose
-            # "may have reached Kraken" concerns only AssetPairs.
-            raise PairRulesUnavailable(
-                f"could not learn the rules of pair {name!r} from AssetPairs "
-                f"({type(exc).__name__}: {exc}); nothing was sent for the order"
-            ) from exc
-        known = self.known_pair(name)
-        if known is None:
-            raise PairRulesUnavailable(
-                f"AssetPairs answered for {name!r} without an entry by that name; nothing was "
-                "sent for the order"
-            )
-        return known
-
-    def _learn_pairs(self, pairs: Iterable[AssetPair], *, asked: Sequence[str] = ()) -> None:
-        entries = list(pairs)
-        with self._pairs_lock:
-            for entry in entries:
-                for alias in (entry.pair_id, entry.altname, entry.wsname):
-                    if alias:
-                        self._pairs[_pair_key(alias)] = entry
-            if len(asked) == 1 and len(entries) == 1:
-                # Kraken resolved a name that is none of the entry's own (e.g. "BTCUSD"):
-                # without this the next order on that name would ask again.
-                self._pairs.setdefault(_pair_key(asked[0]), entries[0])
-
-    def _rules_for(self, name: str, given: AssetPair | None) -> AssetPair | None:
-        """The rules to check an order on ``name`` against (``None``: do not check)."""
-        if given is not None:
-            if not isinstance(given, AssetPair):
-                raise ValidationError(
-                    "pair must be an oms.models.AssetPair (the pair's rules)",
-                    field="pair",
-                    rule="type",
-                )
-            if not given.matches(name):
-                raise ValidationError(
-                    f"the rules given are {given.altname}'s but the order is for {name!r}",
-                    field="pair",
-                    rule="pair-mismatch",
-                )
-            return given
-        if self.pair_rules == "off":
-            return None
-        if self.pair_rules == "known":
-            return self.known_pair(name)
-        return self.pair(name)
-
-    def _remember_orders(self, pair: str, refs: Iterable[str | None]) -> None:
-        with self._pairs_lock:
-            for ref in refs:
-                if ref:
-                    self._order_pairs[ref] = pair
-                    self._order_pairs.move_to_end(ref)
-            while len(self._order_pairs) > _ORDER_MEMORY:
-                self._order_pairs.popitem(last=False)
-
-    def _amend_rules(self, ref: str, pair: str | AssetPair | None) -> AssetPair | None:
-        with self._pairs_lock:
-            placed_on = self._order_pairs.get(ref)
-        if isinstance(pair, AssetPair):
-            return self._rules_for(placed_on or pair.altname, pair)
-        name = pair if pair is not None else placed_on
-        return None if name is None else self._rules_for(name, None)
+        return self.pairs.get(name)
 
     def ticker(
         self, pairs: str | Iterable[str] | None = None, *, asset_class: str | None = None
@@ -745,7 +620,7 @@ class KrakenClient:
         # Everything that needs no I/O first: a request wrong anyway fetches no rules.
         sent_at = self._clock() if now is None else now
         request.to_params(now=sent_at)
-        found = self._rules_for(request.pair, rules)
+        found = self.pairs.rules_for(request.pair, rules, self.pair_rules)
         if found is not None:
             check_against_pair(request, found)
         # Encoded again after a possible AssetPairs call, so the deadline is checked as sent.
@@ -753,7 +628,7 @@ class KrakenClient:
         answer = AddOrderResult.from_api(
             self._call("AddOrder", params, retry=retry), validate=request.validate
         )
-        self._remember_orders(request.pair, [*answer.txids, request.cl_ord_id])
+        self.pairs.remember_orders(request.pair, [*answer.txids, request.cl_ord_id])
         return answer
 
     def add_order_batch(
@@ -773,7 +648,7 @@ class KrakenClient:
         ``pair_rules`` says); one broken rule refuses the whole batch before anything is sent.
         """
         batch_params(orders, deadline=deadline, validate=validate, now=self._clock())
-        found = self._rules_for(orders[0].pair, pair)
+        found = self.pairs.rules_for(orders[0].pair, pair, self.pair_rules)
         if found is not None:
             for i, order in enumerate(orders):
                 try:
@@ -789,7 +664,7 @@ class KrakenClient:
             expected=len(orders),
         )
         refs = [item.txid for item in result.items] + [o.cl_ord_id for o in orders]
-        self._remember_orders(orders[0].pair, refs)
+        self.pairs.remember_orders(orders[0].pair, refs)
         return result
 
     def amend_order(
@@ -817,6 +692,8 @@ class KrakenClient:
         key, ref = _one_of(txid=txid, cl_ord_id=cl_ord_id)
         if key == "cl_ord_id":
             check_cl_ord_id(ref)
+        else:
+            check_txid(ref, "txid")
         if not isinstance(ref, str) or not ref:
             raise ValidationError(f"{key} must be a non-empty string", field=key)
         changes = {
@@ -837,9 +714,9 @@ class KrakenClient:
         params: dict[str, object] = {key: ref, **changes, "post_only": post_only, "pair": sent_pair}
         if deadline is not None:
             check_deadline(deadline, self._clock())  # before a possible AssetPairs call
-        found = self._amend_rules(ref, pair)
+        found = self.pairs.amend_rules(ref, pair, self.pair_rules)
         if found is not None:
-            _check_amend(changes, found)
+            check_amend(changes, found)
         if deadline is not None:
             # Again as sent: learning the pair's rules may have taken a while.
             check_deadline(deadline, self._clock())
@@ -867,10 +744,7 @@ class KrakenClient:
         elif key == "cl_ord_id":
             params = {"cl_ord_id": check_cl_ord_id(ref)}
         else:
-            if not isinstance(ref, str) or not ref:
-                raise ValidationError("txid must be a non-empty string", field="txid")
-            _refuse_numeric_txid(ref, "txid")
-            params = {"txid": ref}
+            params = {"txid": check_txid(ref, "txid")}
         return CancelResult.from_api(self._call("CancelOrder", params))
 
     def cancel_order_batch(
@@ -881,17 +755,13 @@ class KrakenClient:
         cl_ord_ids: Iterable[str] = (),
     ) -> CancelResult:
         """Cancel up to 50 orders (txids, userrefs and cl_ord_ids together) in one JSON call."""
-        orders: list[object] = [*dict.fromkeys(txids)]
-        if not all(isinstance(t, str) and t for t in orders):
-            raise ValidationError("txids must be non-empty strings", field="txids")
-        for txid in orders:
-            _refuse_numeric_txid(str(txid), "txids")
+        orders: list[object] = [check_txid(t, "txids") for t in dict.fromkeys(txids)]
         orders.extend(dict.fromkeys(check_userref(u) for u in userrefs))
         ids = list(dict.fromkeys(check_cl_ord_id(c) for c in cl_ord_ids))
         total = len(orders) + len(ids)
-        if not 1 <= total <= _CANCEL_BATCH_MAX:
+        if not 1 <= total <= PAGE_SIZE:
             raise ValidationError(
-                f"CancelOrderBatch takes 1 to {_CANCEL_BATCH_MAX} ids, got {total}",
+                f"CancelOrderBatch takes 1 to {PAGE_SIZE} ids, got {total}",
                 field="txids",
                 rule="batch-size",
             )
@@ -912,8 +782,7 @@ class KrakenClient:
     def cancel_all_orders_after(self, timeout: int) -> DeadMansSwitch:
         """Arm (or with 0, disarm) the dead man's switch: all orders are cancelled when
         ``timeout`` seconds pass without another call. Call again every 15-30 s."""
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 0 <= timeout < 86400:
-            raise ValidationError("timeout must be an int in 0..86399", field="timeout")
+        check_dead_mans_switch(timeout)
         return DeadMansSwitch.from_api(self._call("CancelAllOrdersAfter", {"timeout": timeout}))
 
     def open_orders(
@@ -1001,7 +870,7 @@ class KrakenClient:
                 seen.add(order.txid)
                 yield order
             ofs += len(page.orders)
-            done = len(page.orders) < _PAGE or (page.count is not None and ofs >= page.count)
+            done = len(page.orders) < PAGE_SIZE or (page.count is not None and ofs >= page.count)
             # Without a count, a page of nothing new is the only sign of a server that
             # ignores `ofs`; with one, such a page is a shift and later pages still matter.
             if done or (page.count is None and not fresh):
@@ -1016,11 +885,11 @@ class KrakenClient:
         consolidate_taker: bool | None = None,
     ) -> OrdersPage:
         """Orders by txid (open or closed), asked 50 at a time; one page with all answers."""
-        wanted = list(dict.fromkeys(_as_list(txids, "txids") or []))
+        wanted = [check_txid(t, "txids") for t in dict.fromkeys(_as_list(txids, "txids") or [])]
         found: dict[str, Order] = {}
-        for i in range(0, len(wanted), _PAGE):
+        for batch in chunks(wanted):
             params = {
-                "txid": wanted[i : i + _PAGE],
+                "txid": list(batch),
                 **_order_filters(trades=trades, userref=userref, cl_ord_id=None),
                 "consolidate_taker": consolidate_taker,
             }
@@ -1157,30 +1026,6 @@ def _trade_key(trade: PublicTrade) -> object:
     if trade.trade_id is not None:
         return trade.trade_id
     return (trade.price, trade.volume, trade.time, trade.side, trade.ordertype, trade.misc)
-
-
-def _check_amend(changes: Mapping[str, object], pair: AssetPair) -> None:
-    """Apply the rules that hold for any order to an amend's new absolute values.
-
-    Each value is put in a one-field probe order so :func:`check_against_pair` does the
-    checking. ``ordermin``/``costmin`` and the pair's status are left out: an ``order_qty``
-    below the filled quantity is Kraken's way to cancel the rest, and the order's own price
-    and type (which costmin needs) are not known here.
-    """
-    rules = attrs.evolve(pair, ordermin=None, costmin=None, status=None)
-    for field, value in changes.items():
-        if not isinstance(value, Decimal):
-            continue  # absent, or a relative price that Kraken resolves
-        if field in ("limit_price", "trigger_price"):
-            probe = OrderRequest(
-                pair=pair.altname, side="buy", ordertype="limit", volume=1, price=value
-            )
-        else:
-            probe = OrderRequest(pair=pair.altname, side="buy", ordertype="market", volume=value)
-        try:
-            check_against_pair(probe, rules)
-        except ValidationError as exc:
-            raise ValidationError(f"{field}: {exc}", field=field, rule=exc.rule) from None
 
 
 def _price_param(value: object, field: str) -> object:

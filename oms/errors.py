@@ -16,6 +16,7 @@ Every error says two things a trading program must know before it decides what t
     ├── AllocatorExhausted         a userref allocator has no value left to hand out
     ├── NonceLockTimeout           another process held the key's nonce lock too long
     ├── ServerTimeUnavailable      Kraken's time unknown before a placement: nothing was sent
+    ├── PairRulesUnavailable       an order's pair rules could not be learned: nothing was sent
     ├── TransportError             the request did not complete as HTTP 200 + JSON
     │   ├── ConnectError           never reached the server
     │   ├── TLSError               refused during the TLS handshake (never reached)
@@ -83,6 +84,7 @@ __all__ = [
     "OrderRateLimitExceeded",
     "OrdersLimitExceeded",
     "OutcomeUnknownError",
+    "PairRulesUnavailable",
     "PermissionDenied",
     "PostOnlyOrder",
     "QueryError",
@@ -149,6 +151,19 @@ class NonceLockTimeout(OmsError):
 class ServerTimeUnavailable(OmsError):
     """Kraken's ``Time`` could not be read before an order was sent, so no deadline could be
     set: nothing was sent (the cause is chained)."""
+
+    outcome_known = True
+    retry_safe = True
+
+
+class PairRulesUnavailable(OmsError):
+    """An order's pair rules could not be learned, so the order was **not** sent.
+
+    Raised in ``pair_rules="fetch"`` mode when AssetPairs failed in a way that says nothing
+    definite about the pair (a timeout, a 5xx, an unexpected answer); ``__cause__`` holds that
+    error. Nothing was placed, so sending the order again is safe. A definite answer about
+    the pair (``EQuery:Unknown asset pair``) is raised as it is instead.
+    """
 
     outcome_known = True
     retry_safe = True
