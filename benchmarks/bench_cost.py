@@ -379,7 +379,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small workloads (a smoke run)")
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--placements", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--imports", type=int, default=7, help="fresh interpreters per import")
     parser.add_argument("--profile", action="store_true", help="print cProfile top entries")
     parser.add_argument("--top", type=int, default=25)
