@@ -17,9 +17,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import filelock
-import platformdirs
+from typing import Any
 
 from oms.errors import NonceLockTimeout, ValidationError
 
@@ -39,7 +37,11 @@ _thread_locks: dict[str, threading.Lock] = {}
 def default_directory() -> Path:
     """``$OMS_DATA_DIR/nonces`` if set, else the user data directory's ``oms/nonces``."""
     base = os.environ.get("OMS_DATA_DIR")
-    root = Path(base) if base else Path(platformdirs.user_data_dir("oms", appauthor=False))
+    if base:
+        return Path(base) / "nonces"
+    import platformdirs  # here: only without OMS_DATA_DIR, and 11 ms to import
+
+    root = Path(platformdirs.user_data_dir("oms", appauthor=False))
     return root / "nonces"
 
 
@@ -185,7 +187,7 @@ class NonceSource:
         self._thread_lock = _thread_lock_for(self._key)
         self._lock_timeout = lock_timeout
         self._files: _KeyFiles | None = None
-        self._file_lock = filelock.FileLock(str(self.path) + ".lock", timeout=lock_timeout)
+        self._file_lock: Any = None  # filelock's, where fcntl is missing (made on first use)
 
     def __repr__(self) -> str:
         return f"NonceSource(path={str(self.path)!r})"
@@ -216,7 +218,7 @@ class NonceSource:
         """Whether this process holds the key's lock (inside a :meth:`reserve` block)."""
         if _POSIX:
             return self._files is not None and self._files.held
-        return self._file_lock.is_locked
+        return self._file_lock is not None and bool(self._file_lock.is_locked)
 
     def last(self) -> int:
         """The largest nonce handed out so far for this key on this machine (0 if none)."""
@@ -252,6 +254,11 @@ class NonceSource:
     @contextmanager
     def _portable_lock(self) -> Iterator[None]:
         # Where fcntl is missing (Windows): filelock, and the holder in a file of its own.
+        # Imported here: 60 ms of `import oms` that POSIX never needs.
+        import filelock
+
+        if self._file_lock is None:
+            self._file_lock = filelock.FileLock(f"{self.path}.lock", timeout=self._lock_timeout)
         try:
             self._file_lock.acquire()
         except filelock.Timeout:

@@ -195,3 +195,18 @@ def test_a_forked_child_and_its_parent_never_share_a_nonce(tmp_path: Path) -> No
     ).stdout.split()
     assert len(out) == 200
     assert len(set(out)) == 200
+
+
+def test_the_portable_path_where_fcntl_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import oms.nonce
+
+    monkeypatch.setattr(oms.nonce, "_POSIX", False)
+    source = NonceSource(FP, directory=tmp_path, clock_ns=lambda: 7)
+    assert [source.next() for _ in range(3)] == [7, 8, 9]
+    with source.reserve() as nonce:
+        assert source.held
+        assert nonce == 10
+    assert not source.held
+    assert source.last() == 10
