@@ -79,7 +79,8 @@ class Counter:
         return max(0.0, excess / self.decay)
 
     def add(self, cost: float, now: float) -> Counter:
-        return attrs.evolve(self, value=self.level(now) + cost, at=now)
+        # Built directly: attrs.evolve re-reads every field by name, on every paced call.
+        return Counter(self.maximum, self.decay, self.level(now) + cost, now)
 
     def saturate(self, now: float) -> Counter:
         """Kraken said the limit is exceeded: assume the counter is (at least) full."""
