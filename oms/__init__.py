@@ -19,7 +19,7 @@ import logging
 from oms._version import __version__
 from oms.auth import Credentials
 from oms.cache import Group, Intent, IntentState
-from oms.client import KrakenClient, PairRulesUnavailable
+from oms.client import KrakenClient
 from oms.errors import (
     AccountDisabled,
     AccountError,
@@ -58,6 +58,7 @@ from oms.errors import (
     OrderRateLimitExceeded,
     OrdersLimitExceeded,
     OutcomeUnknownError,
+    PairRulesUnavailable,
     PermissionDenied,
     PostOnlyOrder,
     QueryError,

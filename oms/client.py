@@ -1,91 +1,57 @@
 """``KrakenClient``: every Kraken spot REST endpoint, signed, paced and retried where safe.
 
-The client builds and signs requests and decides about retries; the :mod:`oms.transport`
-sends them. For each call:
+The endpoints live in three groups mixed into the client (:mod:`oms._calls_market`,
+:mod:`oms._calls_orders`, :mod:`oms._calls_funding`); each checks its arguments
+(``ValidationError`` before any I/O; an order also against its pair's rules, see
+:mod:`oms.pairs`) and hands one call to the request path (:mod:`oms.request_path`), which
+this module drives:
 
-1. arguments are checked (``ValidationError`` before any I/O); an order is also checked
-   against its pair's rules (decimals, tick size, ordermin, costmin) when they are known, see
-   ``pair_rules``;
-2. for a private call, :class:`oms.ratelimit.RateLimiter` says how long to wait so neither
-   of Kraken's counters is exceeded, and the client sleeps that long (injected sleep);
-3. a nonce is reserved from :class:`oms.nonce.NonceSource` and held while the body is encoded,
-   signed and sent, so requests for one key leave in nonce order;
-4. the answer's ``error`` array goes through :func:`oms.errors.raise_for_errors`;
-5. a failed attempt is retried only when that cannot duplicate an effect (see
-   :mod:`oms.retry`).
+    encode and check -> pace -> nonce and sign -> send -> envelope and error mapping
+
+The client holds the key's nonce lock from signing until the request has left (requests for
+one key leave in nonce order), tells its hooks about every request sent, and retries a
+failed attempt only when that cannot duplicate an effect (:mod:`oms.retry`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random as _random
-import re
-import threading
 import time as _time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
-import attrs
-
-from oms._decimal import to_decimal
-from oms.auth import Credentials, encode_form, encode_json, key_fingerprint, key_prefix
+from oms._calls_funding import FundingCalls
+from oms._calls_market import MarketCalls
+from oms._calls_orders import OrderCalls
+from oms.auth import Credentials, key_fingerprint, key_prefix
 from oms.errors import (
-    APIRateLimitExceeded,
     InvalidNonce,
-    InvalidResponse,
     KrakenError,
-    OmsError,
-    OrderRateLimitExceeded,
-    ResponseShapeError,
-    TooManyRequests,
+    PairRulesUnavailable,
     TransportError,
     ValidationError,
-    kraken_error,
-    raise_for_errors,
 )
-from oms.models import (
-    AddOrderResult,
-    AmendResult,
-    Asset,
-    AssetPair,
-    Balance,
-    BatchOrderResult,
-    CancelResult,
-    DeadMansSwitch,
-    DepositMethod,
-    FundingPage,
-    FundingTransaction,
-    OHLCPage,
-    Order,
-    OrderBook,
-    OrdersPage,
-    PublicTrade,
-    RelativePrice,
-    ServerTime,
-    SystemStatus,
-    Ticker,
-    TradesPage,
-    WithdrawInfo,
-    parse_price,
-)
+from oms.models import AssetPair
 from oms.nonce import NonceSource
-from oms.orders import (
-    OrderRequest,
-    batch_params,
-    check_against_pair,
-    check_asset_class,
-    check_cl_ord_id,
-    check_deadline,
-    check_userref,
-    format_deadline,
+from oms.pairs import PAIR_RULES_MODES, PairCache, PairRules
+from oms.ratelimit import OrderAges, RateLimiter, Tier
+from oms.request_path import (
+    JSON_METHODS,
+    PUBLIC_METHODS,
+    Call,
+    check_raw_amounts,
+    encode_call,
+    envelope_error,
+    feedback,
+    log_request,
+    pace,
+    public_url,
+    result_of,
+    signed_request,
 )
-from oms.ratelimit import RateLimiter, Tier
 from oms.retry import RetryPolicy, call_kind
 from oms.transport import DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, HTTPResponse, Transport
 
@@ -97,121 +63,18 @@ __all__ = [
     "KrakenClient",
     "PairRules",
     "PairRulesUnavailable",
+    "RequestHook",
 ]
 
 logger = logging.getLogger(__name__)
-#: One INFO line per request sent: method, REST cost, latency, outcome (``oms -v`` shows it).
-#: Never parameters, keys or signatures.
-request_log = logging.getLogger("oms.requests")
 
 DEFAULT_BASE_URL = "https://api.kraken.com"
 
-#: Methods served under ``/0/public/`` (GET, no signature). Anything else is private.
-PUBLIC_METHODS = frozenset(
-    {"Time", "SystemStatus", "Assets", "AssetPairs", "Ticker", "OHLC", "Trades", "Depth", "Spread"}
-)
-#: Kraken refuses these form-encoded (``EGeneral:Invalid arguments:orders``): send JSON.
-JSON_METHODS = frozenset({"AddOrderBatch", "CancelOrderBatch"})
-
-_METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
-_PAGE = 50  # ClosedOrders pages and QueryOrders' txid limit
-_CANCEL_BATCH_MAX = 50
-# Orders placed through a client whose pair it remembers (for amend checks); oldest dropped.
-_ORDER_MEMORY = 10_000
-
-#: How the client applies a pair's rules to an order before sending it: ``"fetch"`` asks
-#: AssetPairs once for a pair it has not learned yet, ``"known"`` checks only pairs already
-#: learned, ``"off"`` never checks on its own.
-PairRules = Literal["fetch", "known", "off"]
-PAIR_RULES_MODES: tuple[PairRules, ...] = ("fetch", "known", "off")
+#: ``hook(method, private, error)``, called once per HTTP request sent (see ``add_hook``).
+RequestHook = Callable[[str, bool, "Exception | None"], object]
 
 
-class PairRulesUnavailable(OmsError):
-    """An order's pair rules could not be learned, so the order was **not** sent.
-
-    Raised in ``pair_rules="fetch"`` mode when AssetPairs failed in a way that says nothing
-    definite about the pair (a timeout, a 5xx, an unexpected answer); ``__cause__`` holds that
-    error. Nothing was placed, so sending the order again is safe. A definite answer about
-    the pair (``EQuery:Unknown asset pair``) is raised as it is instead.
-    """
-
-    outcome_known = True
-    retry_safe = True
-
-
-def _positive_int(value: int, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{field} must be a positive int", field=field, rule="positive")
-    return value
-
-
-def _as_list(value: str | Iterable[str] | None, field: str) -> list[str] | None:
-    if value is None:
-        return None
-    items = [value] if isinstance(value, str) else list(value)
-    if not items or not all(isinstance(v, str) and v for v in items):
-        raise ValidationError(f"{field} must be a non-empty string or list", field=field)
-    return items
-
-
-def _amount(value: object, field: str) -> Decimal:
-    amount = to_decimal(value, field=field)
-    if amount <= 0:
-        raise ValidationError(f"{field} must be positive", field=field, rule="positive")
-    return amount
-
-
-def _time_param(value: float | int | str | None, field: str) -> object:
-    """``start``/``end``: a unix time or a txid (Kraken accepts both), sent as an integer.
-
-    The OpenAPI spec types both as integers (or a txid). A fractional time is widened to
-    whole seconds, never narrowed: ``start`` (exclusive) down, ``end`` (inclusive) up, so an
-    order the caller asked for is never left out; a wider window only ever repeats orders,
-    which paging drops by txid.
-    """
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise ValidationError(f"{field} must be a unix time or a txid", field=field, rule="type")
-    if isinstance(value, int):
-        return value
-    if not math.isfinite(value) or not 0 <= value < 10**11:
-        raise ValidationError(f"{field} must be a unix time or a txid", field=field, rule="range")
-    return math.floor(value) if field == "start" else math.ceil(value)
-
-
-def _opt_asset_class(value: str | None) -> str | None:
-    # Kraken requires it for non-crypto pairs (`tokenized_asset` for xStocks): spec
-    # partials/parameters/query/asset_class.yaml, on OHLC, Trades, Depth and Ticker.
-    return None if value is None else check_asset_class(value)
-
-
-def _pair_key(name: str) -> str:
-    return name.strip().upper()
-
-
-def _one_of(**given: object) -> tuple[str, object]:
-    present = [(k, v) for k, v in given.items() if v is not None]
-    if len(present) != 1:
-        names = " / ".join(given)
-        raise ValidationError(f"give exactly one of {names}", field=names, rule="exclusive")
-    return present[0]
-
-
-def _refuse_numeric_txid(txid: str, field: str) -> None:
-    # Kraken reads a txid made of digits as a userref and cancels every open order carrying
-    # it: a whole group, where the caller meant one order.
-    if txid.strip().isdigit():
-        raise ValidationError(
-            f"{field} {txid!r} is all digits, which Kraken reads as a userref and would cancel "
-            "every open order carrying it; pass userref= (or userrefs=) to mean that",
-            field=field,
-            rule="txid-is-userref",
-        )
-
-
-class KrakenClient:
+class KrakenClient(MarketCalls, OrderCalls, FundingCalls):
     """A Kraken spot REST client.
 
     ``credentials`` may be ``None`` for public endpoints only. ``nonce_source`` defaults to
@@ -240,6 +103,8 @@ class KrakenClient:
         retry: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
         tier: Tier | str = Tier.STARTER,
+        order_book: OrderAges | None = None,
+        hooks: Iterable[RequestHook] = (),
         public_methods: Iterable[str] = PUBLIC_METHODS,
         pair_rules: PairRules = "fetch",
         clock: Callable[[], float] = _time.time,
@@ -271,17 +136,27 @@ class KrakenClient:
             if transport is not None
             else Transport(timeout=timeout, total_timeout=total_timeout)
         )
+        # The environment's proxies, CA bundle and netrc entry, read now and not per call.
+        self.transport.environment(self.base_url)
         self._nonce_source = nonce_source
         self.retry = retry if retry is not None else RetryPolicy()
-        self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(tier)
+        if rate_limiter is not None and order_book is not None:
+            raise ValidationError(
+                "order_book= is handed to the rate limiter the client builds: give it to your "
+                "RateLimiter(order_book=...) instead",
+                field="order_book",
+                rule="exclusive",
+            )
+        self.rate_limiter = (
+            rate_limiter if rate_limiter is not None else RateLimiter(tier, order_book=order_book)
+        )
+        self._hooks: tuple[RequestHook, ...] = ()
+        for hook in hooks:
+            self.add_hook(hook)
         self.public_methods = frozenset(public_methods)
         self.pair_rules: PairRules = pair_rules
-        # Learned pair rules by upper-case name; one lock per name so that threads ordering
-        # on a new pair wait for a single AssetPairs call instead of each making one.
-        self._pairs: dict[str, AssetPair] = {}
-        self._pair_fetches: dict[str, threading.Lock] = {}
-        self._order_pairs: OrderedDict[str, str] = OrderedDict()
-        self._pairs_lock = threading.Lock()
+        #: The learned pair rules and the pairs of recent orders (shared with the manager).
+        self.pairs = PairCache(self.asset_pairs)
         self._clock = clock
         self._sleep = sleep
         self._random = random
@@ -310,6 +185,25 @@ class KrakenClient:
     def close(self) -> None:
         self.transport.close()
 
+    def add_hook(self, hook: RequestHook) -> None:
+        """Call ``hook(method, private, error)`` once per HTTP request sent.
+
+        ``error`` is the :class:`~oms.errors.TransportError` or
+        :class:`~oms.errors.KrakenError` the attempt ended with, ``None`` on success; a
+        retried call calls it once per attempt. For counting and metrics: a hook that raises
+        is logged and ignored, never allowed to hide the answer of a call that was sent.
+        """
+        if not callable(hook):
+            raise ValidationError("a hook must be callable", field="hooks", rule="type")
+        self._hooks = (*self._hooks, hook)
+
+    def _run_hooks(self, method: str, private: bool, error: Exception | None) -> None:
+        for hook in self._hooks:
+            try:
+                hook(method, private, error)
+            except Exception:  # see add_hook: never hide the answer
+                logger.exception("request hook %r failed on %s", hook, method)
+
     @property
     def nonce_source(self) -> NonceSource:
         # Created on first use: a public-only client never touches the nonce directory.
@@ -337,7 +231,7 @@ class KrakenClient:
         ``private`` overrides the table of public methods. Kraken errors raise the matching
         :class:`~oms.errors.KrakenError` subclass.
         """
-        return self._call(method, params, private=private)
+        return result_of(method, self.request(method, params, private=private))
 
     def request(
         self,
@@ -354,45 +248,28 @@ class KrakenClient:
         Kraken error that is not retried is returned instead of raised (``oms call`` prints
         the envelope either way).
         """
-        params = dict(params or {})
-        if not isinstance(method, str) or not _METHOD_NAME.fullmatch(method):
-            raise ValidationError(f"not a Kraken method name: {method!r}", field="method")
-        if "nonce" in params:
-            raise ValidationError("the client supplies the nonce", field="nonce", rule="reserved")
         is_private = self.is_private(method) if private is None else private
+        call = encode_call(method, params, private=is_private)
         if is_private:
             self._credentials()
-        _check_raw_amounts(params)
-        # Encode once up front so a bad value (a float, say) is refused before any I/O.
-        (encode_json if method in JSON_METHODS and is_private else encode_form)(params)
-        kind = call_kind(method, private=is_private)
+        check_raw_amounts(call.params)
+        return self._send(call, raise_errors=raise_errors, retry=retry)
+
+    def _send(
+        self, call: Call, *, raise_errors: bool = True, retry: RetryPolicy | None = None
+    ) -> HTTPResponse:
+        """Attempt ``call`` until it succeeds or the retry policy gives up."""
+        kind = call_kind(call.method, private=call.private)
         policy = retry if retry is not None else self.retry
-        nonce_failures = 0
-        attempt = 0
+        nonce_failures = attempt = 0
         while True:
             attempt += 1
-            response: HTTPResponse | None = None
-            error: TransportError | KrakenError | None = None
-            started = _time.monotonic()
-            try:
-                response = self._attempt(method, params, private=is_private)
-                errors = _envelope_errors(method, response)
-                failures = [e for e in errors if not e.startswith("W")]
-                if failures:
-                    error = kraken_error(failures[0], errors)
-            except TransportError as exc:
-                error = exc
-            self._log_request(method, is_private, _time.monotonic() - started, error)
+            response, error = self._attempt(call)
             if error is None:
                 assert response is not None
-                if errors:
-                    logger.warning("%s answered with warnings: %s", method, errors)
-                if is_private:
-                    result = response.payload.get("result")
-                    self.rate_limiter.record(method, params, result, now=self._clock())
                 return response
             nonce_failures += isinstance(error, InvalidNonce)
-            self._feedback(method, params, error, private=is_private)
+            feedback(self.rate_limiter, call, error, now=self._clock())
             delay = None
             if policy.allows(kind, error, attempt=attempt, nonce_failures=nonce_failures):
                 delay = policy.delay(error, attempt, now=self._clock(), random=self._random)
@@ -402,7 +279,7 @@ class KrakenClient:
                 raise error
             logger.warning(
                 "%s failed (%s: %s); attempt %d of %d in %.2f s",
-                method,
+                call.method,
                 type(error).__name__,
                 error,
                 attempt + 1,
@@ -412,842 +289,64 @@ class KrakenClient:
             if delay > 0:
                 self._sleep(delay)
 
-    def _log_request(
-        self, method: str, private: bool, elapsed: float, error: Exception | None
-    ) -> None:
-        if not request_log.isEnabledFor(logging.INFO):
-            return
-        cost = f"cost {self.rate_limiter.rest_cost(method):g}" if private else "public"
-        outcome = "ok" if error is None else f"{type(error).__name__}: {error}"
-        request_log.info("%s %s %.0f ms %s", method, cost, elapsed * 1000, outcome)
+    def _attempt(
+        self, call: Call
+    ) -> tuple[HTTPResponse | None, TransportError | KrakenError | None]:
+        """One request through the layers, its outcome told to the log and the hooks."""
+        response: HTTPResponse | None = None
+        error: TransportError | KrakenError | None = None
+        started = _time.monotonic()
+        try:
+            response = self._exchange(call)
+            error, warnings = envelope_error(call, response)
+        except TransportError as exc:
+            error = exc
+        log_request(self.rate_limiter, call, _time.monotonic() - started, error)
+        if self._hooks:
+            self._run_hooks(call.method, call.private, error)
+        if error is None and response is not None:
+            if warnings:
+                logger.warning("%s answered with warnings: %s", call.method, warnings)
+            if call.private:
+                result = response.payload.get("result")
+                self.rate_limiter.record(call.method, call.params, result, now=self._clock())
+        return response, error
 
-    def _feedback(
-        self, method: str, params: Mapping[str, Any], error: Exception, *, private: bool
-    ) -> None:
-        # Only private calls count on the modelled counters; the public throttle is per IP.
-        now = self._clock()
-        if isinstance(error, (APIRateLimitExceeded, TooManyRequests)) and private:
-            self.rate_limiter.exceeded(now=now)
-        elif isinstance(error, OrderRateLimitExceeded):
-            self.rate_limiter.exceeded(now=now, trading=True, method=method, params=params)
-
-    def _attempt(self, method: str, params: Mapping[str, Any], *, private: bool) -> HTTPResponse:
-        if not private:
-            query = encode_form(params)
-            url = f"{self.base_url}/0/public/{method}" + (f"?{query}" if query else "")
-            return self.transport.request("GET", url)
+    def _exchange(self, call: Call) -> HTTPResponse:
+        """Pace, take a nonce, sign and send: the answer as it came."""
+        if not call.private:
+            return self.transport.request("GET", public_url(self.base_url, call))
         credentials = self._credentials()
-        path = f"/0/private/{method}"
-        wait = self.rate_limiter.reserve(method, params, now=self._clock())
-        if wait > 0:
-            logger.info("%s paced: waiting %.2f s for Kraken's rate limits", method, wait)
-            self._sleep(wait)
+        pace(self.rate_limiter, call, clock=self._clock, sleep=self._sleep)
         # Held until the request has left, so a later nonce can never overtake this one.
         with self.nonce_source.reserve() as nonce:
-            body_params = {"nonce": nonce, **params}
-            if method in JSON_METHODS:
-                body, content_type = encode_json(body_params), "application/json"
-            else:
-                body, content_type = encode_form(body_params), "application/x-www-form-urlencoded"
-            headers = {
-                "API-Key": credentials.key,
-                "API-Sign": credentials.sign(path, nonce, body),
-                "Content-Type": content_type,
-            }
-            return self.transport.request(
-                "POST", self.base_url + path, headers=headers, body=body.encode()
-            )
+            path, headers, body = signed_request(call, nonce, credentials)
+            return self.transport.request("POST", self.base_url + path, headers=headers, body=body)
 
-    def _call(self, method: str, params: Mapping[str, Any], *, private: bool | None = None) -> Any:
-        response = self.request(method, params, private=private)
-        envelope = response.payload
-        raise_for_errors(envelope["error"])
-        if "result" not in envelope:
-            raise ResponseShapeError(f"{method}: answer without errors and without a result")
-        return envelope["result"]
-
-    # --- public market data ---------------------------------------------------------------
-
-    def time(self) -> ServerTime:
-        return ServerTime.from_api(self._call("Time", {}))
-
-    def system_status(self) -> SystemStatus:
-        return SystemStatus.from_api(self._call("SystemStatus", {}))
-
-    def assets(
-        self, assets: str | Iterable[str] | None = None, *, aclass: str | None = None
-    ) -> dict[str, Asset]:
-        params = {"asset": _as_list(assets, "assets"), "aclass": aclass}
-        return Asset.map_from_api(self._call("Assets", params))
-
-    def asset_pairs(
+    def _call(
         self,
-        pairs: str | Iterable[str] | None = None,
+        method: str,
+        params: Mapping[str, Any],
         *,
-        info: str | None = None,
-        aclass_base: str | None = None,
-        country_code: str | None = None,
-    ) -> dict[str, AssetPair]:
-        """Every pair's rules, keyed by pair id. ``info`` may only be ``"info"`` (the default,
-        the whole entry): Kraken's ``leverage``/``fees``/``margin`` views leave out the
-        fields an :class:`~oms.models.AssetPair` needs (all of them are in the whole entry;
-        ``call("AssetPairs", info=...)`` gives the raw view)."""
-        if info not in (None, "info"):
-            raise ValidationError(
-                f"info={info!r} answers a partial entry that is not an AssetPair: leave info "
-                "out (the whole entry has the leverage, fees and margin fields too) or use "
-                "call('AssetPairs', info=...)",
-                field="info",
-                rule="enum",
-            )
-        names = _as_list(pairs, "pairs")
-        params = {
-            "pair": names,
-            "info": info,
-            "aclass_base": aclass_base,
-            "country_code": country_code,
-        }
-        found = AssetPair.map_from_api(self._call("AssetPairs", params))
-        self._learn_pairs(found.values(), asked=names or ())
-        return found
+        private: bool | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        # The typed methods checked their amounts: no raw-amount pass here.
+        is_private = self.is_private(method) if private is None else private
+        call = encode_call(method, params, private=is_private)
+        if is_private:
+            self._credentials()
+        return result_of(method, self._send(call, retry=retry))
 
     # --- pair rules -----------------------------------------------------------------------
 
     def known_pair(self, name: str) -> AssetPair | None:
         """The rules learned for ``name`` (pair id, altname or wsname, any case), if any."""
-        with self._pairs_lock:
-            return self._pairs.get(_pair_key(name))
+        return self.pairs.known(name)
 
     def pair(self, name: str) -> AssetPair:
         """The rules for ``name``: the learned ones, else AssetPairs' answer (asked once).
 
         Rules are kept for the life of the client; call :meth:`asset_pairs` to refresh them.
         """
-        known = self.known_pair(name)
-        if known is not None:
-            return known
-        with self._pairs_lock:
-            gate = self._pair_fetches.setdefault(_pair_key(name), threading.Lock())
-        with gate:
-            # Another thread may have learned it while this one waited.
-            known = self.known_pair(name)
-            return known if known is not None else self._fetch_pair(name)
-
-    def _fetch_pair(self, name: str) -> AssetPair:
-        try:
-            self.asset_pairs(name)
-        except OmsError as exc:
-            if exc.outcome_known:
-                raise  # Kraken's definite word (EQuery:Unknown asset pair), or bad input
-            # The order this is for was not sent: say so rather than pass on an error whose
-            # "may have reached Kraken" concerns only AssetPairs.
-            raise PairRulesUnavailable(
-                f"could not learn the rules of pair {name!r} from AssetPairs "
-                f"({type(exc).__name__}: {exc}); nothing was sent for the order"
-            ) from exc
-        known = self.known_pair(name)
-        if known is None:
-            raise PairRulesUnavailable(
-                f"AssetPairs answered for {name!r} without an entry by that name; nothing was "
-                "sent for the order"
-            )
-        return known
-
-    def _learn_pairs(self, pairs: Iterable[AssetPair], *, asked: Sequence[str] = ()) -> None:
-        entries = list(pairs)
-        with self._pairs_lock:
-            for entry in entries:
-                for alias in (entry.pair_id, entry.altname, entry.wsname):
-                    if alias:
-                        self._pairs[_pair_key(alias)] = entry
-            if len(asked) == 1 and len(entries) == 1:
-                # Kraken resolved a name that is none of the entry's own (e.g. "BTCUSD"):
-                # without this the next order on that name would ask again.
-                self._pairs.setdefault(_pair_key(asked[0]), entries[0])
-
-    def _rules_for(self, name: str, given: AssetPair | None) -> AssetPair | None:
-        """The rules to check an order on ``name`` against (``None``: do not check)."""
-        if given is not None:
-            if not isinstance(given, AssetPair):
-                raise ValidationError(
-                    "pair must be an oms.models.AssetPair (the pair's rules)",
-                    field="pair",
-                    rule="type",
-                )
-            if not given.matches(name):
-                raise ValidationError(
-                    f"the rules given are {given.altname}'s but the order is for {name!r}",
-                    field="pair",
-                    rule="pair-mismatch",
-                )
-            return given
-        if self.pair_rules == "off":
-            return None
-        if self.pair_rules == "known":
-            return self.known_pair(name)
-        return self.pair(name)
-
-    def _remember_orders(self, pair: str, refs: Iterable[str | None]) -> None:
-        with self._pairs_lock:
-            for ref in refs:
-                if ref:
-                    self._order_pairs[ref] = pair
-                    self._order_pairs.move_to_end(ref)
-            while len(self._order_pairs) > _ORDER_MEMORY:
-                self._order_pairs.popitem(last=False)
-
-    def _amend_rules(self, ref: str, pair: str | AssetPair | None) -> AssetPair | None:
-        with self._pairs_lock:
-            placed_on = self._order_pairs.get(ref)
-        if isinstance(pair, AssetPair):
-            return self._rules_for(placed_on or pair.altname, pair)
-        name = pair if pair is not None else placed_on
-        return None if name is None else self._rules_for(name, None)
-
-    def ticker(
-        self, pairs: str | Iterable[str] | None = None, *, asset_class: str | None = None
-    ) -> dict[str, Ticker]:
-        params = {"pair": _as_list(pairs, "pairs"), "asset_class": _opt_asset_class(asset_class)}
-        return Ticker.map_from_api(self._call("Ticker", params))
-
-    def ohlc(
-        self,
-        pair: str,
-        *,
-        interval: int = 1,
-        since: int | None = None,
-        asset_class: str | None = None,
-    ) -> OHLCPage:
-        """At most the 720 latest bars (older ones are unreachable through this endpoint)."""
-        if interval not in _OHLC_INTERVALS:
-            raise ValidationError(
-                f"interval must be one of {sorted(_OHLC_INTERVALS)} minutes",
-                field="interval",
-                rule="range",
-            )
-        params = {
-            "pair": pair,
-            "interval": interval,
-            "since": since,
-            "asset_class": _opt_asset_class(asset_class),
-        }
-        return OHLCPage.from_api(self._call("OHLC", params))
-
-    def trades(
-        self,
-        pair: str,
-        *,
-        since: int | None = None,
-        count: int | None = None,
-        asset_class: str | None = None,
-    ) -> TradesPage:
-        """One page of the public tape. ``since`` is a nanosecond cursor (``TradesPage.last``)."""
-        if count is not None and not 1 <= _positive_int(count, "count") <= 1000:
-            raise ValidationError("count must be 1..1000", field="count", rule="range")
-        params = {
-            "pair": pair,
-            "since": since,
-            "count": count,
-            "asset_class": _opt_asset_class(asset_class),
-        }
-        return TradesPage.from_api(self._call("Trades", params))
-
-    def iter_trades(
-        self,
-        pair: str,
-        since: int = 0,
-        *,
-        count: int | None = None,
-        max_pages: int | None = None,
-        asset_class: str | None = None,
-    ) -> Iterator[PublicTrade]:
-        """Every public trade from ``since`` (nanoseconds; 0 = the market's first trade) on.
-
-        Pages follow Kraken's exact ``last`` cursor (never a rounded time). A trade repeated
-        at a page boundary is yielded once. Stops when a page is empty, ``last`` is empty
-        (Kraken's end of pagination) or does not advance (the present is reached).
-        """
-        cursor = since
-        previous: set[object] = set()
-        pages = 0
-        while max_pages is None or pages < max_pages:
-            page = self.trades(pair, since=cursor, count=count, asset_class=asset_class)
-            pages += 1
-            for trade in page.trades:
-                if _trade_key(trade) not in previous:
-                    yield trade
-            if not page.trades or page.last is None or page.last <= cursor:
-                return
-            previous = {_trade_key(t) for t in page.trades}
-            cursor = page.last
-
-    def depth(
-        self, pair: str, *, count: int | None = None, asset_class: str | None = None
-    ) -> OrderBook:
-        if count is not None and not 1 <= _positive_int(count, "count") <= 500:
-            raise ValidationError("count must be 1..500", field="count", rule="range")
-        params = {"pair": pair, "count": count, "asset_class": _opt_asset_class(asset_class)}
-        return OrderBook.from_api(self._call("Depth", params))
-
-    # --- account and orders ---------------------------------------------------------------
-
-    def balance(self) -> Balance:
-        return Balance.from_api(self._call("Balance", {}))
-
-    def add_order(
-        self,
-        request: OrderRequest | None = None,
-        /,
-        *,
-        pair: AssetPair | str | None = None,
-        now: float | None = None,
-        retry: RetryPolicy | None = None,
-        **kwargs: Any,
-    ) -> AddOrderResult:
-        """Place (or, with ``validate=True``, only check) one order.
-
-        Pass an :class:`oms.orders.OrderRequest`, or its fields as keyword arguments. ``pair``
-        may be the pair's :class:`~oms.models.AssetPair`: its rules are then applied (with
-        keyword arguments the order is for its altname); a string is the order's pair field.
-        Otherwise the rules come from ``pair_rules`` (see the class). A broken rule raises
-        :class:`~oms.errors.ValidationError` naming it, before AddOrder is sent. Not retried
-        once it may have reached Kraken: on a timeout or 5xx the order may exist, and
-        :class:`oms.OrderManager` reconciles by userref / cl_ord_id.
-
-        ``now`` is the exchange's time to check a ``deadline`` against (default: the client's
-        clock); the order manager passes its estimate of Kraken's clock, by which it set the
-        deadline, so a local clock that stepped cannot refuse it.
-        """
-        rules = pair if isinstance(pair, AssetPair) else None
-        if request is None:
-            if pair is not None:
-                kwargs["pair"] = pair if rules is None else rules.altname
-            request = OrderRequest(**kwargs)
-        elif kwargs or (pair is not None and rules is None):
-            raise ValidationError(
-                "give an OrderRequest or keyword arguments, not both", field="request"
-            )
-        # Everything that needs no I/O first: a request wrong anyway fetches no rules.
-        sent_at = self._clock() if now is None else now
-        request.to_params(now=sent_at)
-        found = self._rules_for(request.pair, rules)
-        if found is not None:
-            check_against_pair(request, found)
-        # Encoded again after a possible AssetPairs call, so the deadline is checked as sent.
-        params = request.to_params(now=sent_at if now is not None else self._clock())
-        envelope = self.request("AddOrder", params, retry=retry).payload
-        raise_for_errors(envelope["error"])
-        answer = AddOrderResult.from_api(envelope.get("result"), validate=request.validate)
-        self._remember_orders(request.pair, [*answer.txids, request.cl_ord_id])
-        return answer
-
-    def add_order_batch(
-        self,
-        orders: Sequence[OrderRequest],
-        *,
-        pair: AssetPair | None = None,
-        deadline: datetime | None = None,
-        validate: bool = False,
-    ) -> BatchOrderResult:
-        """Place 2 to 15 orders for one pair in one call (sent as JSON); never retried once
-        it may have reached Kraken.
-
-        Every order is checked against the pair's rules first (``pair``, or as
-        ``pair_rules`` says); one broken rule refuses the whole batch before anything is sent.
-        """
-        batch_params(orders, deadline=deadline, validate=validate, now=self._clock())
-        found = self._rules_for(orders[0].pair, pair)
-        if found is not None:
-            for i, order in enumerate(orders):
-                try:
-                    check_against_pair(order, found)
-                except ValidationError as exc:
-                    raise ValidationError(
-                        f"orders[{i}]: {exc}", field=exc.field, rule=exc.rule
-                    ) from None
-        body = batch_params(orders, deadline=deadline, validate=validate, now=self._clock())
-        result = BatchOrderResult.from_api(
-            self._call("AddOrderBatch", body), validate=validate, expected=len(orders)
-        )
-        refs = [item.txid for item in result.items] + [o.cl_ord_id for o in orders]
-        self._remember_orders(orders[0].pair, refs)
-        return result
-
-    def amend_order(
-        self,
-        *,
-        txid: str | None = None,
-        cl_ord_id: str | None = None,
-        order_qty: object = None,
-        display_qty: object = None,
-        limit_price: object = None,
-        trigger_price: object = None,
-        post_only: bool | None = None,
-        pair: str | AssetPair | None = None,
-        deadline: datetime | None = None,
-    ) -> AmendResult:
-        """Change an order in place (txid, userref-free identifiers and queue priority kept
-        where possible). Prices may be relative (``"+5"``, ``"-1%"``) as Kraken allows.
-
-        New absolute prices are checked against the pair's ``pair_decimals`` and
-        ``tick_size``, new quantities against ``lot_decimals``, when the pair is known: from
-        ``pair`` (a string is also sent to Kraken, which needs it for xStocks; an
-        :class:`~oms.models.AssetPair` only supplies the rules), else from the order having
-        been placed through this client. ``pair_rules`` applies as for :meth:`add_order`.
-        """
-        key, ref = _one_of(txid=txid, cl_ord_id=cl_ord_id)
-        if key == "cl_ord_id":
-            check_cl_ord_id(ref)
-        if not isinstance(ref, str) or not ref:
-            raise ValidationError(f"{key} must be a non-empty string", field=key)
-        changes = {
-            "order_qty": None if order_qty is None else _amount(order_qty, "order_qty"),
-            "display_qty": None if display_qty is None else _amount(display_qty, "display_qty"),
-            "limit_price": _price_param(limit_price, "limit_price"),
-            "trigger_price": _price_param(trigger_price, "trigger_price"),
-        }
-        if all(v is None for v in changes.values()):
-            raise ValidationError(
-                "nothing to amend: give order_qty, display_qty, limit_price or trigger_price",
-                field="order_qty",
-                rule="required",
-            )
-        if pair is not None and not isinstance(pair, (str, AssetPair)):
-            raise ValidationError("pair must be a pair name or an AssetPair", field="pair")
-        sent_pair = pair if isinstance(pair, str) else None
-        params: dict[str, object] = {key: ref, **changes, "post_only": post_only, "pair": sent_pair}
-        if deadline is not None:
-            check_deadline(deadline, self._clock())  # before a possible AssetPairs call
-        found = self._amend_rules(ref, pair)
-        if found is not None:
-            _check_amend(changes, found)
-        if deadline is not None:
-            # Again as sent: learning the pair's rules may have taken a while.
-            check_deadline(deadline, self._clock())
-            params["deadline"] = format_deadline(deadline)
-        return AmendResult.from_api(self._call("AmendOrder", params))
-
-    def cancel_order(
-        self,
-        *,
-        txid: str | None = None,
-        userref: int | None = None,
-        cl_ord_id: str | None = None,
-    ) -> CancelResult:
-        """Cancel one order by txid or cl_ord_id, or **every** open order tagged ``userref``.
-
-        Kraken takes a userref in the ``txid`` parameter, as an integer. Retried on transport
-        errors: a repeat of a cancel that already happened answers ``EOrder:Unknown order`` or
-        ``EOrder:Invalid order`` (both raised as :class:`oms.errors.UnknownOrder`; the second
-        as its subclass :class:`~oms.errors.InvalidOrder`), which means the order is gone
-        either way.
-        """
-        key, ref = _one_of(txid=txid, userref=userref, cl_ord_id=cl_ord_id)
-        if key == "userref":
-            params: dict[str, object] = {"txid": check_userref(ref)}
-        elif key == "cl_ord_id":
-            params = {"cl_ord_id": check_cl_ord_id(ref)}
-        else:
-            if not isinstance(ref, str) or not ref:
-                raise ValidationError("txid must be a non-empty string", field="txid")
-            _refuse_numeric_txid(ref, "txid")
-            params = {"txid": ref}
-        return CancelResult.from_api(self._call("CancelOrder", params))
-
-    def cancel_order_batch(
-        self,
-        *,
-        txids: Iterable[str] = (),
-        userrefs: Iterable[int] = (),
-        cl_ord_ids: Iterable[str] = (),
-    ) -> CancelResult:
-        """Cancel up to 50 orders (txids, userrefs and cl_ord_ids together) in one JSON call."""
-        orders: list[object] = [*dict.fromkeys(txids)]
-        if not all(isinstance(t, str) and t for t in orders):
-            raise ValidationError("txids must be non-empty strings", field="txids")
-        for txid in orders:
-            _refuse_numeric_txid(str(txid), "txids")
-        orders.extend(dict.fromkeys(check_userref(u) for u in userrefs))
-        ids = list(dict.fromkeys(check_cl_ord_id(c) for c in cl_ord_ids))
-        total = len(orders) + len(ids)
-        if not 1 <= total <= _CANCEL_BATCH_MAX:
-            raise ValidationError(
-                f"CancelOrderBatch takes 1 to {_CANCEL_BATCH_MAX} ids, got {total}",
-                field="txids",
-                rule="batch-size",
-            )
-        params: dict[str, object] = {}
-        if orders:
-            params["orders"] = orders
-        if ids:
-            # The OpenAPI spec (krakenfx/api-specs spot-rest, CancelOrderBatch) types
-            # `cl_ord_ids` as an array of {"cl_ord_id": ...} objects, while `orders` takes
-            # plain txids/userrefs as its own example shows; WebSocket's batch_cancel takes
-            # plain strings. The REST spec's shape is what is sent (the sandbox takes both).
-            params["cl_ord_ids"] = [{"cl_ord_id": c} for c in ids]
-        return CancelResult.from_api(self._call("CancelOrderBatch", params))
-
-    def cancel_all(self) -> CancelResult:
-        return CancelResult.from_api(self._call("CancelAll", {}))
-
-    def cancel_all_orders_after(self, timeout: int) -> DeadMansSwitch:
-        """Arm (or with 0, disarm) the dead man's switch: all orders are cancelled when
-        ``timeout`` seconds pass without another call. Call again every 15-30 s."""
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 0 <= timeout < 86400:
-            raise ValidationError("timeout must be an int in 0..86399", field="timeout")
-        return DeadMansSwitch.from_api(self._call("CancelAllOrdersAfter", {"timeout": timeout}))
-
-    def open_orders(
-        self, *, trades: bool = False, userref: int | None = None, cl_ord_id: str | None = None
-    ) -> OrdersPage:
-        params = _order_filters(trades=trades, userref=userref, cl_ord_id=cl_ord_id)
-        return OrdersPage.from_api(self._call("OpenOrders", params))
-
-    def closed_orders(
-        self,
-        *,
-        trades: bool = False,
-        userref: int | None = None,
-        cl_ord_id: str | None = None,
-        start: float | int | str | None = None,
-        end: float | int | str | None = None,
-        ofs: int | None = None,
-        closetime: str | None = None,
-        consolidate_taker: bool | None = None,
-        without_count: bool | None = None,
-    ) -> OrdersPage:
-        """One page (50, newest first). ``start``/``end`` take a unix time or a txid."""
-        if closetime not in (None, "open", "close", "both"):
-            raise ValidationError("closetime must be open, close or both", field="closetime")
-        if ofs is not None and (isinstance(ofs, bool) or not isinstance(ofs, int) or ofs < 0):
-            raise ValidationError("ofs must be an int >= 0", field="ofs")
-        params = {
-            **_order_filters(trades=trades, userref=userref, cl_ord_id=cl_ord_id),
-            "start": _time_param(start, "start"),
-            "end": _time_param(end, "end"),
-            "ofs": ofs,
-            "closetime": closetime,
-            "consolidate_taker": consolidate_taker,
-            "without_count": without_count,
-        }
-        return OrdersPage.from_api(self._call("ClosedOrders", params))
-
-    def iter_closed_orders(
-        self,
-        *,
-        trades: bool = False,
-        userref: int | None = None,
-        cl_ord_id: str | None = None,
-        start: float | int | str | None = None,
-        end: float | int | str | None = None,
-        closetime: str | None = None,
-        consolidate_taker: bool | None = None,
-        max_pages: int | None = None,
-    ) -> Iterator[Order]:
-        """Every closed order matching the filters, newest first, each once.
-
-        Pages of 50 by offset, with ``end`` pinned to the newest close time of the first page
-        and, unless ``closetime="open"`` was asked for, the window taken by close time:
-        orders closing while we page (even ones opened long before) fall outside it, so
-        offsets do not shift and nothing is skipped. Duplicates (from any remaining shift,
-        e.g. with a caller's own ``end``) are dropped by txid; a shift only ever repeats
-        orders, so paging goes on until Kraken's ``count`` is reached.
-        """
-        seen: set[str] = set()
-        ofs = 0
-        pages = 0
-        window = closetime
-        while max_pages is None or pages < max_pages:
-            page = self.closed_orders(
-                trades=trades,
-                userref=userref,
-                cl_ord_id=cl_ord_id,
-                start=start,
-                end=end,
-                ofs=ofs,
-                closetime=window,
-                consolidate_taker=consolidate_taker,
-            )
-            pages += 1
-            fresh = [o for o in page.orders if o.txid not in seen]
-            if end is None and page.orders:
-                end = max(o.closetm if o.closetm is not None else o.opentm for o in page.orders)
-                if window in (None, "both"):
-                    # "both" (Kraken's default) matches an order by its opentm too: one opened
-                    # before `end` that closes while we page would be matched and inserted
-                    # ahead of our offset. Within the pinned window "close" selects the same
-                    # orders as the first page did, and none that close later.
-                    window = "close"
-            for order in fresh:
-                seen.add(order.txid)
-                yield order
-            ofs += len(page.orders)
-            done = len(page.orders) < _PAGE or (page.count is not None and ofs >= page.count)
-            # Without a count, a page of nothing new is the only sign of a server that
-            # ignores `ofs`; with one, such a page is a shift and later pages still matter.
-            if done or (page.count is None and not fresh):
-                return
-
-    def query_orders(
-        self,
-        txids: str | Iterable[str],
-        *,
-        trades: bool = False,
-        userref: int | None = None,
-        consolidate_taker: bool | None = None,
-    ) -> OrdersPage:
-        """Orders by txid (open or closed), asked 50 at a time; one page with all answers."""
-        wanted = list(dict.fromkeys(_as_list(txids, "txids") or []))
-        found: dict[str, Order] = {}
-        for i in range(0, len(wanted), _PAGE):
-            params = {
-                "txid": wanted[i : i + _PAGE],
-                **_order_filters(trades=trades, userref=userref, cl_ord_id=None),
-                "consolidate_taker": consolidate_taker,
-            }
-            page = OrdersPage.from_api(self._call("QueryOrders", params))
-            found.update(page.by_txid())
-        return OrdersPage(tuple(found.values()))
-
-    # --- funding --------------------------------------------------------------------------
-
-    def deposit_methods(self, asset: str, *, aclass: str | None = None) -> list[DepositMethod]:
-        result = self._call("DepositMethods", {"asset": asset, "aclass": aclass})
-        if not isinstance(result, list):
-            raise ResponseShapeError("DepositMethods: expected an array")
-        return [DepositMethod.from_api(item) for item in result]
-
-    def deposit_status(
-        self,
-        *,
-        asset: str | None = None,
-        aclass: str | None = None,
-        method: str | None = None,
-        start: float | int | str | None = None,
-        end: float | int | str | None = None,
-        cursor: bool | str | None = None,
-        limit: int | None = None,
-    ) -> FundingPage:
-        """Recent deposits, newest first. ``cursor=True`` starts paging; pass a page's
-        ``next_cursor`` for the next one (or use :meth:`iter_deposit_status`)."""
-        filters = _funding_filters(asset, aclass, method, start, end, cursor, limit)
-        return FundingPage.from_api(self._call("DepositStatus", filters))
-
-    def withdraw_status(
-        self,
-        *,
-        asset: str | None = None,
-        aclass: str | None = None,
-        method: str | None = None,
-        start: float | int | str | None = None,
-        end: float | int | str | None = None,
-        cursor: bool | str | None = None,
-        limit: int | None = None,
-    ) -> FundingPage:
-        """Recent withdrawals; the same filters and paging as :meth:`deposit_status`."""
-        filters = _funding_filters(asset, aclass, method, start, end, cursor, limit)
-        return FundingPage.from_api(self._call("WithdrawStatus", filters))
-
-    def iter_deposit_status(
-        self,
-        *,
-        asset: str | None = None,
-        aclass: str | None = None,
-        method: str | None = None,
-        start: float | int | str | None = None,
-        end: float | int | str | None = None,
-        limit: int | None = None,
-    ) -> Iterator[FundingTransaction]:
-        """Every deposit matching the filters, following ``next_cursor`` page by page."""
-        filters = _funding_filters(asset, aclass, method, start, end, None, limit)
-        return self._iter_funding("DepositStatus", filters)
-
-    def iter_withdraw_status(
-        self,
-        *,
-        asset: str | None = None,
-        aclass: str | None = None,
-        method: str | None = None,
-        start: float | int | str | None = None,
-        end: float | int | str | None = None,
-        limit: int | None = None,
-    ) -> Iterator[FundingTransaction]:
-        """Every withdrawal matching the filters, following ``next_cursor`` page by page."""
-        filters = _funding_filters(asset, aclass, method, start, end, None, limit)
-        return self._iter_funding("WithdrawStatus", filters)
-
-    def _iter_funding(self, endpoint: str, filters: dict[str, Any]) -> Iterator[FundingTransaction]:
-        cursor: bool | str = True
-        seen: set[str] = set()
-        while True:
-            page = FundingPage.from_api(self._call(endpoint, {**filters, "cursor": cursor}))
-            for item in page.items:
-                if item.refid not in seen:
-                    seen.add(item.refid)
-                    yield item
-            if page.next_cursor is None or page.next_cursor == cursor or not page.items:
-                return
-            cursor = page.next_cursor
-
-    def withdraw_info(self, asset: str, key: str, amount: object) -> WithdrawInfo:
-        params = {"asset": asset, "key": key, "amount": _amount(amount, "amount")}
-        return WithdrawInfo.from_api(self._call("WithdrawInfo", params))
-
-    def withdraw(
-        self,
-        asset: str,
-        key: str,
-        amount: object,
-        *,
-        address: str | None = None,
-        max_fee: object = None,
-        aclass: str | None = None,
-    ) -> str:
-        """Request a withdrawal to the saved address ``key``; return its ``refid``.
-
-        Never retried once it may have reached Kraken: check :meth:`withdraw_status` instead.
-        """
-        params = {
-            "asset": asset,
-            "key": key,
-            "amount": _amount(amount, "amount"),
-            "address": address,
-            "max_fee": None if max_fee is None else _amount(max_fee, "max_fee"),
-            "aclass": aclass,
-        }
-        result = self._call("Withdraw", params)
-        refid = result.get("refid") if isinstance(result, Mapping) else None
-        if not isinstance(refid, str) or not refid:
-            raise ResponseShapeError(f"Withdraw answered without a refid: {result!r}")
-        return refid
-
-    def withdraw_cancel(self, asset: str, refid: str) -> bool:
-        """Ask to cancel a withdrawal not yet processed; True if the request was accepted.
-
-        Never repeated once it may have reached Kraken (a repeat answers false, as for a
-        withdrawal too far along): on a transport error check :meth:`withdraw_status`, whose
-        ``status_prop`` is ``cancel-pending`` if the first request arrived.
-        """
-        result = self._call("WithdrawCancel", {"asset": asset, "refid": refid})
-        if not isinstance(result, bool):
-            raise ResponseShapeError(f"WithdrawCancel: expected true/false, got {result!r}")
-        return result
-
-
-def _envelope_errors(method: str, response: HTTPResponse) -> list[str]:
-    envelope = response.payload
-    errors = envelope.get("error") if isinstance(envelope, dict) else None
-    if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
-        raise InvalidResponse(
-            f"{method}: HTTP 200 JSON without Kraken's envelope (an 'error' array); "
-            "the request may have reached Kraken"
-        )
-    return errors
-
-
-def _trade_key(trade: PublicTrade) -> object:
-    if trade.trade_id is not None:
-        return trade.trade_id
-    return (trade.price, trade.volume, trade.time, trade.side, trade.ordertype, trade.misc)
-
-
-def _check_amend(changes: Mapping[str, object], pair: AssetPair) -> None:
-    """Apply the rules that hold for any order to an amend's new absolute values.
-
-    Each value is put in a one-field probe order so :func:`check_against_pair` does the
-    checking. ``ordermin``/``costmin`` and the pair's status are left out: an ``order_qty``
-    below the filled quantity is Kraken's way to cancel the rest, and the order's own price
-    and type (which costmin needs) are not known here.
-    """
-    rules = attrs.evolve(pair, ordermin=None, costmin=None, status=None)
-    for field, value in changes.items():
-        if not isinstance(value, Decimal):
-            continue  # absent, or a relative price that Kraken resolves
-        if field in ("limit_price", "trigger_price"):
-            probe = OrderRequest(
-                pair=pair.altname, side="buy", ordertype="limit", volume=1, price=value
-            )
-        else:
-            probe = OrderRequest(pair=pair.altname, side="buy", ordertype="market", volume=value)
-        try:
-            check_against_pair(probe, rules)
-        except ValidationError as exc:
-            raise ValidationError(f"{field}: {exc}", field=field, rule=exc.rule) from None
-
-
-def _price_param(value: object, field: str) -> object:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip()[:1] in ("+", "-"):
-        # Relative forms ("+5", "-1.5%") are sent as Kraken defines them, once their amount
-        # has passed the same bounds as any other (parse_price checks it).
-        price = parse_price(value, field=field)
-        if isinstance(price, RelativePrice) and price.prefix in ("+", "-"):
-            return str(price)
-    return _amount(value, field)
-
-
-#: Parameters that carry an amount, checked in raw calls too (``call("AddOrder", price=...)``,
-#: ``oms call``): the typed methods check them anyway, a raw call must not be a way around.
-_AMOUNT_PARAMS = frozenset(
-    {
-        "volume",
-        "price",
-        "price2",
-        "displayvol",
-        "amount",
-        "max_fee",
-        "order_qty",
-        "display_qty",
-        "limit_price",
-        "trigger_price",
-    }
-)
-
-
-def _check_raw_amounts(params: Mapping[str, Any]) -> None:
-    for key, value in params.items():
-        if isinstance(value, Mapping):
-            _check_raw_amounts({f"{key}[{k}]": v for k, v in value.items()})
-            continue
-        if isinstance(value, (list, tuple)):
-            # AddOrderBatch's orders: each a mapping of its own.
-            for i, item in enumerate(value):
-                if isinstance(item, Mapping):
-                    _check_raw_amounts({f"{key}[{i}][{k}]": v for k, v in item.items()})
-            continue
-        name = key.rsplit("[", 1)[-1].rstrip("]")
-        if name in _AMOUNT_PARAMS and value is not None and not isinstance(value, RelativePrice):
-            parse_price(value, field=key)
-
-
-def _order_filters(*, trades: bool, userref: int | None, cl_ord_id: str | None) -> dict[str, Any]:
-    return {
-        "trades": True if trades else None,
-        "userref": None if userref is None else check_userref(userref),
-        "cl_ord_id": None if cl_ord_id is None else check_cl_ord_id(cl_ord_id),
-    }
-
-
-def _funding_filters(
-    asset: str | None,
-    aclass: str | None,
-    method: str | None,
-    start: float | int | str | None,
-    end: float | int | str | None,
-    cursor: bool | str | None,
-    limit: int | None,
-) -> dict[str, Any]:
-    if limit is not None:
-        _positive_int(limit, "limit")
-    if cursor is not None and not isinstance(cursor, (bool, str)):
-        raise ValidationError("cursor must be True/False or a next_cursor", field="cursor")
-    return {
-        "asset": asset,
-        "aclass": aclass,
-        "method": method,
-        "start": _time_param(start, "start"),
-        "end": _time_param(end, "end"),
-        "cursor": cursor,
-        "limit": limit,
-    }
+        return self.pairs.get(name)

@@ -21,6 +21,7 @@ Every error says two things a trading program must know before it decides what t
     │   └── CacheBusy               another process held its write lock past the busy timeout
     ├── NonceLockTimeout            another process held the key's nonce lock too long
     ├── ServerTimeUnavailable       Kraken's time unknown before a placement: nothing sent
+    ├── PairRulesUnavailable        an order's pair rules could not be learned: nothing sent
     ├── PlotUnavailable             matplotlib is not installed (the ``plot`` extra)
     ├── TransportError              the request did not complete as HTTP 200 + JSON
     │   ├── ConnectError            never reached the server
@@ -75,8 +76,7 @@ Every error says two things a trading program must know before it decides what t
             └── UnknownReferenceId
 
 Every ``OmsError`` subclass belongs in this module and in this tree (``tests/test_errors.py``
-checks the tree against the classes). Still defined elsewhere while the core is re-cut, and
-to be drawn here when it moves: ``PairRulesUnavailable`` (client).
+checks the tree against the classes).
 
 Kraken's strings map to classes through one table, :data:`ERROR_TABLE`, matched by longest
 prefix because Kraken appends detail (``EGeneral:Invalid arguments:volume``).
@@ -128,6 +128,7 @@ __all__ = [
     "OrderRateLimitExceeded",
     "OrdersLimitExceeded",
     "OutcomeUnknownError",
+    "PairRulesUnavailable",
     "PermissionDenied",
     "PlacementNotRecorded",
     "PlotUnavailable",
@@ -196,6 +197,19 @@ class NonceLockTimeout(OmsError):
 class ServerTimeUnavailable(OmsError):
     """Kraken's ``Time`` could not be read before an order was sent, so no deadline could be
     set: nothing was sent (the cause is chained)."""
+
+    outcome_known = True
+    retry_safe = True
+
+
+class PairRulesUnavailable(OmsError):
+    """An order's pair rules could not be learned, so the order was **not** sent.
+
+    Raised in ``pair_rules="fetch"`` mode when AssetPairs failed in a way that says nothing
+    definite about the pair (a timeout, a 5xx, an unexpected answer); ``__cause__`` holds that
+    error. Nothing was placed, so sending the order again is safe. A definite answer about
+    the pair (``EQuery:Unknown asset pair``) is raised as it is instead.
+    """
 
     outcome_known = True
     retry_safe = True

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import enum
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -36,6 +37,7 @@ __all__ = [
     "REST_LIMITS",
     "TRADING_LIMITS",
     "Counter",
+    "OrderAges",
     "RateLimiter",
     "Tier",
     "TradingLimits",
@@ -77,7 +79,8 @@ class Counter:
         return max(0.0, excess / self.decay)
 
     def add(self, cost: float, now: float) -> Counter:
-        return attrs.evolve(self, value=self.level(now) + cost, at=now)
+        # Built directly: attrs.evolve re-reads every field by name, on every paced call.
+        return Counter(self.maximum, self.decay, self.level(now) + cost, now)
 
     def saturate(self, now: float) -> Counter:
         """Kraken said the limit is exceeded: assume the counter is (at least) full."""
@@ -159,17 +162,33 @@ def _ref_key(ref: object) -> str:
     return str(ref)
 
 
+_T = TypeVar("_T")
 OrderAge = Callable[[str], float | None]
 OrderPair = Callable[[str], str | None]
+
+
+class OrderAges(Protocol):
+    """What the limiter may ask about orders it did not see placed (the manager's cache).
+
+    ``ref`` is a txid, userref or cl_ord_id; ``None`` means "not known". Given to the limiter
+    (or to :class:`~oms.client.KrakenClient`) when it is built, never assigned afterwards;
+    an answer that fails is treated as ``None``, so the client stays usable whatever
+    happens to the object behind it (a closed manager, a closed cache).
+    """
+
+    def order_age(self, ref: str) -> float | None: ...
+
+    def order_pair(self, ref: str) -> str | None: ...
 
 
 class RateLimiter:
     """Both counters for one API key, plus a short memory of recent orders for cancel penalties.
 
-    ``order_age(ref)`` (optional) returns how many seconds ago the order with that txid,
-    userref or cl_ord_id was created or last amended (``None`` if unknown); ``order_pair(ref)``
-    its pair. The order manager supplies both from its cache. Orders placed through the client
-    owning this limiter are remembered for 300 s without them.
+    ``order_book`` (optional, an :class:`OrderAges`) says how many seconds ago the order with
+    a txid, userref or cl_ord_id was created or last amended, and its pair; the order manager
+    supplies one from its cache (``order_age``/``order_pair``, two callables, do the same).
+    Orders placed through the client owning this limiter are remembered for 300 s without
+    them.
 
     ``history_cost`` is what ``ClosedOrders``, ``TradesHistory``, ``Ledgers`` and
     ``QueryLedgers`` add to the REST counter (default :data:`DEFAULT_HISTORY_COST`, 4; pass 2
@@ -184,6 +203,7 @@ class RateLimiter:
         costs: Mapping[str, float] | None = None,
         order_age: OrderAge | None = None,
         order_pair: OrderPair | None = None,
+        order_book: OrderAges | None = None,
     ):
         try:
             self.tier = Tier(tier)
@@ -197,14 +217,24 @@ class RateLimiter:
             raise ValidationError("history_cost must be >= 0", field="history_cost")
         self.history_cost = history_cost
         self.costs: dict[str, float] = dict(costs or {})
+        if order_book is not None and (order_age is not None or order_pair is not None):
+            raise ValidationError(
+                "give order_book= or order_age=/order_pair=, not both",
+                field="order_book",
+                rule="exclusive",
+            )
+        if order_book is not None:
+            order_age, order_pair = order_book.order_age, order_book.order_pair
+        # Public for the order manager of before the order_book seam, which assigns them.
         self.order_age = order_age
         self.order_pair = order_pair
         maximum, decay = REST_LIMITS[self.tier]
         self._rest = Counter(maximum=maximum, decay=decay)
         self._trading_limits = TRADING_LIMITS[self.tier]
         self._trading: dict[str, Counter] = {}
-        # ref -> (pair, time created or last amended)
-        self._orders: dict[str, tuple[str, float]] = {}
+        # ref -> (pair, time created or last amended), oldest first: forgetting the stale
+        # ones looks at the front only, not at every remembered order on every call.
+        self._orders: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -258,10 +288,9 @@ class RateLimiter:
         if ref is None:
             return None
         key = _ref_key(ref)
-        if self.order_age is not None:
-            age = self.order_age(key)
-            if age is not None:
-                return age
+        age = _ask(self.order_age, key)
+        if age is not None:
+            return age
         remembered = self._orders.get(key)
         return None if remembered is None else max(0.0, now - remembered[1])
 
@@ -272,7 +301,7 @@ class RateLimiter:
         remembered = self._orders.get(key)
         if remembered is not None:
             return remembered[0]
-        return self.order_pair(key) if self.order_pair is not None else None
+        return _ask(self.order_pair, key)
 
     # --- planning -------------------------------------------------------------------------
 
@@ -363,11 +392,16 @@ class RateLimiter:
             return
         for ref in refs:
             if ref is not None and ref != "":
-                self._orders[_ref_key(ref)] = (_pair_key(pair), now)
+                key = _ref_key(ref)
+                self._orders[key] = (_pair_key(pair), now)
+                self._orders.move_to_end(key)
 
     def _forget_old(self, now: float) -> None:
-        stale = [k for k, (_, at) in self._orders.items() if now - at >= _MEMORY_SECONDS]
-        for key in stale:
+        # Oldest first; a clock that stepped back only keeps some a little longer.
+        while self._orders:
+            key, (_, at) = next(iter(self._orders.items()))
+            if now - at < _MEMORY_SECONDS:
+                return
             del self._orders[key]
 
     # --- inspection -----------------------------------------------------------------------
@@ -379,6 +413,17 @@ class RateLimiter:
     def trading_level(self, pair: str, now: float) -> float:
         with self._lock:
             return self._trading_counter(_pair_key(pair)).level(now)
+
+
+def _ask(question: Callable[[str], _T | None] | None, ref: str) -> _T | None:
+    # Another object's knowledge is a hint: if asking fails (its cache closed, say), pace
+    # without it rather than fail the call.
+    if question is None:
+        return None
+    try:
+        return question(ref)
+    except Exception:  # any failure of the hint means "not known"
+        return None
 
 
 def _as_list(value: object) -> list[object]:

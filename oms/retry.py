@@ -132,6 +132,11 @@ class RetryPolicy:
     max_throttle_wait: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
     nonce_retries: int = attrs.field(default=1, validator=attrs.validators.ge(0))
 
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """One attempt, no retries: for a caller that owns the retrying (:data:`NO_RETRY`)."""
+        return NO_RETRY
+
     def backoff(self, attempt: int, random: Callable[[], float]) -> float:
         ceiling = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
         return ceiling / 2 + random() * ceiling / 2

@@ -83,7 +83,7 @@ class FakeAdapter(requests.adapters.BaseAdapter):
         proxies: Any = None,
     ) -> requests.Response:
         self.requests.append(request.copy())
-        self.options.append({"timeout": timeout, "verify": verify})
+        self.options.append({"timeout": timeout, "verify": verify, "proxies": proxies})
         if self.queue:
             item = self.queue.popleft()
         elif self.default is not None:

@@ -15,7 +15,8 @@ import oms.sandbox
 #: cache, the history and funding stores) is imported from its own module.
 OMS = {
     "APIRateLimitExceeded", "AccountDisabled", "AccountError", "AddOrderResult",
-    "AllocatorExhausted", "AssetPair", "AuthError", "CacheBusy", "CacheError", "CancelResult", "ConnectError",
+    "AllocatorExhausted", "AssetPair", "AuthError", "CacheBusy", "CacheError", "CancelResult",
+    "ConnectError",
     "ConnectionLost", "CostMinimumNotMet", "CounterAllocator", "Credentials",
     "DatabaseBindingError", "DeadlineElapsed", "DryRunPlacedOrder", "DuplicateClOrdId",
     "FundingError", "FundingStatus", "FundingTransaction", "Group", "GroupCancelResult",

@@ -501,7 +501,7 @@ def test_the_nonce_lock_is_held_until_the_signed_request_has_been_sent(sb: Sandb
 
     def send(request: Any, *args: Any, **kwargs: Any) -> Any:
         if "/private/" in str(request.url):
-            seen.append(client.nonce_source._file_lock.is_locked)
+            seen.append(client.nonce_source.held)
         return real_send(request, *args, **kwargs)
 
     sb.adapter.send = send  # type: ignore[method-assign]

@@ -134,3 +134,79 @@ def test_default_directory_follows_env(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("OMS_DATA_DIR", str(tmp_path))
     source = NonceSource(FP)
     assert source.path.parent == tmp_path / "nonces"
+
+
+def test_the_mark_is_one_fixed_width_number(tmp_path: Path) -> None:
+    source = NonceSource(FP, directory=tmp_path, clock_ns=lambda: 1_234)
+    source.next()
+    text = source.path.read_text()
+    assert text == f"{1_234:020d}\n"
+    assert source.last() == 1_234
+
+
+def test_a_mark_replaced_by_another_writer_is_read_again(tmp_path: Path) -> None:
+    # An older oms (or anything else) writes a temporary file and renames it over the mark.
+    source = NonceSource(FP, directory=tmp_path, clock_ns=lambda: 10)
+    assert source.next() == 10
+    tmp = tmp_path / "replacement"
+    tmp.write_text("5000")
+    tmp.replace(source.path)
+    assert source.next() == 5001
+    assert source.last() == 5001
+
+
+def test_a_mark_from_an_earlier_version_is_continued(tmp_path: Path) -> None:
+    first = NonceSource(FP, directory=tmp_path)
+    first.path.write_text("1700000000000000000")  # unpadded, as rename-based versions wrote
+    assert NonceSource(FP, directory=tmp_path, clock_ns=lambda: 5).next() == 1700000000000000001
+
+
+def test_held_only_inside_reserve(tmp_path: Path) -> None:
+    source = NonceSource(FP, directory=tmp_path)
+    assert not source.held
+    with source.reserve():
+        assert source.held
+    assert not source.held
+
+
+_FORKED = """
+import os, sys
+from oms.nonce import NonceSource
+source = NonceSource(sys.argv[1], directory=sys.argv[2])
+source.next()  # the parent has the key's files open before it forks
+pid = os.fork()
+out = [source.next() for _ in range(100)]
+if pid == 0:
+    print(" ".join(map(str, out)), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print(" ".join(map(str, out)), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_and_its_parent_never_share_a_nonce(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _FORKED, FP, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    assert len(out) == 200
+    assert len(set(out)) == 200
+
+
+def test_the_portable_path_where_fcntl_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import oms.nonce
+
+    monkeypatch.setattr(oms.nonce, "_POSIX", False)
+    source = NonceSource(FP, directory=tmp_path, clock_ns=lambda: 7)
+    assert [source.next() for _ in range(3)] == [7, 8, 9]
+    with source.reserve() as nonce:
+        assert source.held
+        assert nonce == 10
+    assert not source.held
+    assert source.last() == 10
