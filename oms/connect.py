@@ -21,18 +21,20 @@ here owns its client: closing the manager closes the client.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from oms import paths
 from oms.auth import Credentials
+from oms.cache import OrderCache
 from oms.client import DEFAULT_BASE_URL, KrakenClient
 from oms.errors import ValidationError
 from oms.manager import OrderManager
+from oms.manager.ages import CacheOrderBook
 from oms.nonce import NonceSource
 
 if TYPE_CHECKING:
-    from oms.cache import OrderCache
     from oms.sandbox import Sandbox
 
     CacheLike = OrderCache | str | os.PathLike[str]
@@ -128,14 +130,32 @@ def client_from_env(
 
 
 def _manager(
-    client: KrakenClient,
+    make_client: Callable[[dict[str, Any]], KrakenClient],
     cache: CacheLike,
-    options: dict[str, Any],
+    client_options: dict[str, Any],
+    options: Callable[[], dict[str, Any]],
+    *,
+    book_clock: Callable[[], float],
 ) -> OrderManager:
+    """The manager, its client and its cache, opened together; each closed if a later one
+    fails. The cache is opened first so that the client's rate limiter is built knowing the
+    ages of orders placed before this process (the ``order_book`` seam)."""
+    opened = not isinstance(cache, OrderCache)
+    store = cache if isinstance(cache, OrderCache) else OrderCache(cache)
     try:
-        return OrderManager(client, cache, owns_client=True, **options)
+        if "rate_limiter" not in client_options:
+            client_options.setdefault("order_book", CacheOrderBook(store, clock=book_clock))
+        client = make_client(client_options)
+    except BaseException:
+        if opened:
+            store.close()
+        raise
+    try:
+        return OrderManager(client, store, owns_client=True, owns_cache=opened, **options())
     except BaseException:
         client.close()
+        if opened:
+            store.close()
         raise
 
 
@@ -155,11 +175,14 @@ def manager_from_env(
     client and the manager alike; ``client_options`` to ``KrakenClient``, the other keywords
     (``deadline``, ``account``, ``userref_range``, ``rebind``...) to ``OrderManager``.
     """
-    client = client_from_env(
-        base_url=base_url, clock=clock, sleep=sleep, **dict(client_options or {})
-    )
     options = _clocked(dict(manager_options), clock, sleep)
-    return _manager(client, cache if cache is not None else paths.orders_db(), options)
+    return _manager(
+        lambda opts: client_from_env(base_url=base_url, clock=clock, sleep=sleep, **opts),
+        cache if cache is not None else paths.orders_db(),
+        dict(client_options or {}),
+        lambda: options,
+        book_clock=clock or time.time,
+    )
 
 
 def _sandbox_client(
@@ -214,8 +237,19 @@ def manager_on_sandbox(
     their waits move it instead of sleeping. ``cache`` defaults to an in-memory database.
     ``nonce_dir`` keeps the throwaway key's nonce file out of the user's data directory.
     """
-    options = dict(client_options or {})
-    client, clock, sleep = _sandbox_client(
-        sandbox, account=account, nonce_dir=nonce_dir, options=options
-    )
-    return _manager(client, cache, _clocked(dict(manager_options), clock, sleep))
+    shared: dict[str, Any] = {}
+
+    def make_client(opts: dict[str, Any]) -> KrakenClient:
+        client, shared["clock"], shared["sleep"] = _sandbox_client(
+            sandbox, account=account, nonce_dir=nonce_dir, options=opts
+        )
+        return client
+
+    def book_clock() -> float:
+        return (shared.get("clock") or time.time)()
+
+    def options() -> dict[str, Any]:
+        # Read once the client is made: the manager shares the clock the client got.
+        return _clocked(dict(manager_options), shared["clock"], shared["sleep"])
+
+    return _manager(make_client, cache, dict(client_options or {}), options, book_clock=book_clock)

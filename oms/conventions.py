@@ -53,12 +53,14 @@ def chunks(items: Sequence[_T], size: int = PAGE_SIZE) -> Iterator[Sequence[_T]]
         yield items[start : start + size]
 
 
-def check_txid(value: object, field: str = "txid") -> str:
+def check_txid(
+    value: object, field: str = "txid", *, instead: str = "pass userref= (or userrefs=)"
+) -> str:
     """``value`` as a txid to send, refusing what Kraken would read as a userref.
 
     Kraken takes an integer in a ``txid`` parameter as a userref: ``"12"``, ``"+5"`` and
     ``"-3"`` (spaces around included) would cancel or query every order carrying it, a
-    whole group where the caller meant one order.
+    whole group where the caller meant one order. ``instead`` says what to do to mean that.
     """
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field} must be a non-empty string", field=field, rule="type")
@@ -67,7 +69,7 @@ def check_txid(value: object, field: str = "txid") -> str:
     if digits.isdigit():
         raise ValidationError(
             f"{field} {value!r} is a number, which Kraken reads as a userref and would cancel "
-            "every open order carrying it; pass userref= (or userrefs=) to mean that",
+            f"every open order carrying it; {instead} to mean that",
             field=field,
             rule="txid-is-userref",
         )

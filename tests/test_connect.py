@@ -109,3 +109,22 @@ def test_on_sandbox_url_uses_the_environment_keys(
 def test_on_sandbox_refuses_an_exchange(url: str) -> None:
     with pytest.raises(ValidationError, match="not a sandbox URL"):
         OrderManager.on_sandbox(url)
+
+
+def test_the_limiter_knows_the_ages_of_orders_placed_before_this_process(
+    sandbox_manual: Sandbox, manual_clock: ManualClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "ages.db"
+    with OrderManager.on_sandbox(sandbox_manual, db) as first:
+        placed = first.place(REQUEST)
+    assert placed.txid is not None
+    manual_clock.advance(7)
+    with OrderManager.on_sandbox(sandbox_manual, db) as later:
+        limiter = later.client.rate_limiter
+        # A fresh client never saw that order: only the cache, through the seam, knows it.
+        assert limiter.order_pair is not None
+        assert limiter.order_pair(placed.txid) == "XBTUSD"
+        assert limiter.order_age is not None
+        age = limiter.order_age(placed.txid)
+        assert age is not None
+        assert 7 <= age < 60

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Sequence
 
 import attrs
 
 from oms.cache import OrderCache
 from oms.client import KrakenClient
-from oms.errors import InvalidOrder, OmsError, UnknownOrder, ValidationError
+from oms.conventions import check_txid
+from oms.errors import InvalidOrder, OmsError, UnknownOrder
 from oms.intents import Intent
-from oms.manager.counts import PAGE, RequestCounts, pages
+from oms.manager.counts import PAGE_SIZE, RequestCounts, requests_for
 from oms.manager.lookup import OrderLookup
 from oms.manager.ownership import Turns
 from oms.manager.recovery import UNRESOLVED, Recovery
@@ -26,8 +26,6 @@ __all__ = ["Canceller"]
 
 logger = logging.getLogger("oms.manager")
 
-# What Kraken's CancelOrder reads as a userref rather than a txid.
-_USERREF_LIKE = re.compile(r"[+-]?\d+")
 _GONE = (UnknownOrder, InvalidOrder)
 
 
@@ -55,15 +53,7 @@ class Canceller:
 
     def cancel(self, txid: str) -> CancelResult:
         """See :meth:`oms.manager.OrderManager.cancel`."""
-        if not isinstance(txid, str) or not txid.strip():
-            raise ValidationError("txid must be a non-empty string", field="txid")
-        if _USERREF_LIKE.fullmatch(txid.strip()):
-            raise ValidationError(
-                f"txid {txid!r} is a number, which Kraken reads as a userref: it would cancel "
-                "every open order carrying it. Use cancel_group(userref) for that",
-                field="txid",
-                rule="txid-is-userref",
-            )
+        check_txid(txid, instead="use cancel_group(userref)")
         self.counts.add("CancelOrder")
         try:
             result = self.client.cancel_order(txid=txid)
@@ -125,8 +115,8 @@ class Canceller:
         entries: list[tuple[str, int | str]] = [("userref", r) for r in by_userref]
         entries += [("txid", t) for t in by_txid]
         count, pending = 0, False
-        for i in range(0, len(entries), PAGE):
-            chunk = entries[i : i + PAGE]
+        for i in range(0, len(entries), PAGE_SIZE):
+            chunk = entries[i : i + PAGE_SIZE]
             self.counts.add("CancelOrderBatch")
             try:
                 answer = self.client.cancel_order_batch(
@@ -214,7 +204,7 @@ class Canceller:
     def _closed_since(self, userrefs: Sequence[int], since: float) -> list[Order]:
         ref = userrefs[0] if len(userrefs) == 1 else None
         found = list(self.client.iter_closed_orders(userref=ref, start=since, closetime="close"))
-        self.counts.add("ClosedOrders", pages(len(found)))
+        self.counts.add("ClosedOrders", requests_for(len(found)))
         wanted = set(userrefs)
         return [o for o in found if o.userref in wanted]
 

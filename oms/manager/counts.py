@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import threading
 
-__all__ = ["RequestCounts", "pages"]
+from oms.conventions import PAGE_SIZE, pages
 
-# Kraken's page and batch size (QueryOrders, ClosedOrders pages, CancelOrderBatch).
-PAGE = 50
+__all__ = ["PAGE_SIZE", "RequestCounts", "requests_for"]
 
 
-def pages(n: int, size: int = PAGE) -> int:
-    """Requests a listing of ``n`` items took (Kraken pages by ``size``; an empty one is a
+def requests_for(n: int) -> int:
+    """Requests a listing of ``n`` items took (Kraken pages by 50; an empty listing is one
     request too)."""
-    return max(1, -(-n // size))
+    return max(1, pages(n))
 
 
 class RequestCounts(dict[str, int]):

@@ -22,6 +22,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from oms.account import RANGE_ENV, AccountIdentity, parse_userref_range
 from oms.cache import Group, OrderCache
 from oms.client import KrakenClient
+from oms.conventions import check_dead_mans_switch
 from oms.errors import ValidationError
 from oms.manager.cancelling import Canceller
 from oms.manager.counts import RequestCounts
@@ -117,6 +118,7 @@ class OrderManager:
         floor_max_age: float = 15.0,
         monotonic: Callable[[], float] = _time.monotonic,
         owns_client: bool = False,
+        owns_cache: bool | None = None,
     ):
         _check_settings(deadline, max_attempts, lookup_attempts, margin, match_slack)
         if allocator is not None and userref_range is not None:
@@ -133,7 +135,8 @@ class OrderManager:
         self.account = AccountIdentity.find(key=key, name=account)
         self.client = client
         self._owns_client = owns_client
-        self._owns_cache = not isinstance(cache, OrderCache)
+        # By default the manager closes the cache it opened itself, not one it was given.
+        self._owns_cache = not isinstance(cache, OrderCache) if owns_cache is None else owns_cache
         self.cache = cache if isinstance(cache, OrderCache) else OrderCache(cache)
         try:
             self.cache.bind(client.base_url, self.account, rebind=rebind)
@@ -249,11 +252,12 @@ class OrderManager:
 
     def pair(self, name: str) -> AssetPair:
         """AssetPairs' entry for ``name`` (id, altname or wsname), asked once and kept."""
-        known = self.client.known_pair(name)
+        pairs = self.client.pairs  # one pair-rules cache, the client's
+        known = pairs.known(name)
         if known is not None:
             return known
         self.requests.add("AssetPairs")
-        return self.client.pair(name)
+        return pairs.get(name)
 
     # --- groups and placement ------------------------------------------------------------
 
@@ -382,8 +386,7 @@ class OrderManager:
     def arm_dead_mans_switch(self, timeout: int = 60) -> DeadMansSwitch:
         """Start (or extend) CancelAllOrdersAfter: every order is cancelled if ``timeout``
         seconds pass without another call. Call again every 15-30 s."""
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout < 86400:
-            raise ValidationError("timeout must be an int in 1..86399", field="timeout")
+        check_dead_mans_switch(timeout, disarm=False)  # 0 would disarm: disarm_dead_mans_switch
         self.requests.add("CancelAllOrdersAfter")
         return self.client.cancel_all_orders_after(timeout)
 

@@ -16,7 +16,7 @@ from oms.cache import OrderCache
 from oms.client import KrakenClient
 from oms.errors import InvalidOrder, OmsError, UnknownOrder
 from oms.intents import Intent, IntentState
-from oms.manager.counts import PAGE, RequestCounts, pages
+from oms.manager.counts import PAGE_SIZE, RequestCounts, requests_for
 from oms.manager.timing import KrakenTime
 from oms.models import Order
 
@@ -74,7 +74,7 @@ class OrderLookup:
                 self.counts.add("OpenOrders")
                 opened = list(self.client.open_orders(userref=userref))
                 closed = list(self.client.iter_closed_orders(userref=userref, start=since))
-                self.counts.add("ClosedOrders", pages(len(closed)))
+                self.counts.add("ClosedOrders", requests_for(len(closed)))
                 return opened + closed
             except OmsError as exc:
                 if exc.outcome_known and not exc.retry_safe:
@@ -145,8 +145,8 @@ class OrderLookup:
         """
         found: list[Order] = []
         missing: dict[str, str] = {}
-        for i in range(0, len(txids), PAGE):
-            batch = list(txids[i : i + PAGE])
+        for i in range(0, len(txids), PAGE_SIZE):
+            batch = list(txids[i : i + PAGE_SIZE])
             self.counts.add("QueryOrders")
             try:
                 found.extend(self.client.query_orders(batch))

@@ -52,7 +52,7 @@ _T = TypeVar("_T")
 # Userrefs drawn in a row before giving up because the cache knows each one as in use.
 ALLOCATION_TRIES = 1000
 # The manager owns AddOrder's retries: one request per attempt it counts.
-ONE_REQUEST = RetryPolicy(max_attempts=1)
+ONE_REQUEST = RetryPolicy.none()
 
 
 def claim_fresh(allocator: UserrefAllocator, claim: Callable[[int], _T]) -> _T:

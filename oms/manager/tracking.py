@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from oms.account import AccountState
 from oms.cache import OPEN_STATUSES, OrderCache
 from oms.client import KrakenClient
-from oms.manager.counts import RequestCounts, pages
+from oms.manager.counts import RequestCounts, requests_for
 from oms.manager.lookup import OrderLookup, Undecided
 from oms.manager.recovery import UNRESOLVED
 from oms.manager.results import SyncResult
@@ -65,7 +65,7 @@ class Tracker:
         self.counts.add("OpenOrders")
         opened = list(self.client.open_orders())
         closed = list(self.client.iter_closed_orders(start=cursor, closetime="close"))
-        self.counts.add("ClosedOrders", pages(len(closed)))
+        self.counts.add("ClosedOrders", requests_for(len(closed)))
         seen = {o.txid for o in opened} | {o.txid for o in closed}
         stale = sorted(self.cache.txids(status=OPEN_STATUSES) - seen)
         refreshed, missing = self.lookup.query_known(stale)
