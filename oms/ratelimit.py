@@ -225,9 +225,9 @@ class RateLimiter:
             )
         if order_book is not None:
             order_age, order_pair = order_book.order_age, order_book.order_pair
-        # Public for the order manager of before the order_book seam, which assigns them.
-        self.order_age = order_age
-        self.order_pair = order_pair
+        # Given once, when built; read-only afterwards (nothing installs callbacks later).
+        self._order_age = order_age
+        self._order_pair = order_pair
         maximum, decay = REST_LIMITS[self.tier]
         self._rest = Counter(maximum=maximum, decay=decay)
         self._trading_limits = TRADING_LIMITS[self.tier]
@@ -236,6 +236,16 @@ class RateLimiter:
         # ones looks at the front only, not at every remembered order on every call.
         self._orders: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def order_age(self) -> OrderAge | None:
+        """The order-age source given when the limiter was built (read-only)."""
+        return self._order_age
+
+    @property
+    def order_pair(self) -> OrderPair | None:
+        """The order-pair source given when the limiter was built (read-only)."""
+        return self._order_pair
 
     def __repr__(self) -> str:
         return f"RateLimiter(tier={self.tier.value!r})"
@@ -288,7 +298,7 @@ class RateLimiter:
         if ref is None:
             return None
         key = _ref_key(ref)
-        age = _ask(self.order_age, key)
+        age = _ask(self._order_age, key)
         if age is not None:
             return age
         remembered = self._orders.get(key)
@@ -301,7 +311,7 @@ class RateLimiter:
         remembered = self._orders.get(key)
         if remembered is not None:
             return remembered[0]
-        return _ask(self.order_pair, key)
+        return _ask(self._order_pair, key)
 
     # --- planning -------------------------------------------------------------------------
 
