@@ -78,10 +78,14 @@ class FakeExchange:
     def time(self) -> ServerTime:
         return ServerTime(int(START), "")
 
-    def known_pair(self, name: str) -> AssetPair | None:
+    @property
+    def pairs(self) -> FakeExchange:
+        return self  # the pair-rules cache: known() and get()
+
+    def known(self, name: str) -> AssetPair | None:
         return self._pair
 
-    def pair(self, name: str) -> AssetPair:
+    def get(self, name: str) -> AssetPair:
         return self._pair
 
     def add_order(self, request: OrderRequest, **_: Any) -> AddOrderResult:

@@ -14,12 +14,11 @@ own module (``oms.transport``, ``oms.nonce``, ...); the local exchange lives in
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from oms._version import __version__
-from oms.auth import Credentials
-from oms.cache import Group, Intent, IntentState
-from oms.client import KrakenClient
 from oms.errors import (
     AccountDisabled,
     AccountError,
@@ -33,6 +32,7 @@ from oms.errors import (
     CostMinimumNotMet,
     DatabaseBindingError,
     DeadlineElapsed,
+    DryRunPlacedOrder,
     DuplicateClOrdId,
     FundingError,
     HTTPStatusError,
@@ -55,11 +55,14 @@ from oms.errors import (
     OmsError,
     OrderError,
     OrderMinimumNotMet,
+    OrderNotPlaced,
     OrderRateLimitExceeded,
     OrdersLimitExceeded,
     OutcomeUnknownError,
     PairRulesUnavailable,
     PermissionDenied,
+    PlacementNotRecorded,
+    PlotUnavailable,
     PostOnlyOrder,
     QueryError,
     RateLimitError,
@@ -84,49 +87,105 @@ from oms.errors import (
     UnknownWithdrawKey,
     ValidationError,
 )
-from oms.manager import (
-    DryRunPlacedOrder,
-    GroupCancelResult,
-    OrderManager,
-    OrderNotPlaced,
-    Placement,
-    PlacementNotRecorded,
-    RecoveryReport,
-    SyncResult,
-)
-from oms.models import (
-    AddOrderResult,
-    AssetPair,
-    CancelResult,
-    FundingStatus,
-    FundingTransaction,
-    OHLCBar,
-    Order,
-    OrderStatus,
-    OrderType,
-    PublicTrade,
-    Side,
-    StatusProp,
-    TimeInForce,
-    TradesPage,
-)
-from oms.orders import OrderRequest
-from oms.plot import PlotUnavailable
-from oms.rounding import (
-    min_volume,
-    price_step,
-    round_price,
-    round_to_step,
-    round_volume,
-    volume_step,
-)
-from oms.userref import (
-    CounterAllocator,
-    RandomAllocator,
-    TimestampAllocator,
-    UserrefAllocator,
-    sub_range,
-)
+
+if TYPE_CHECKING:  # what the names below are, for type checkers and readers
+    from oms.auth import Credentials
+    from oms.cache import Group, Intent, IntentState
+    from oms.client import KrakenClient
+    from oms.manager import (
+        GroupCancelResult,
+        OrderManager,
+        Placement,
+        RecoveryReport,
+        SyncResult,
+    )
+    from oms.models import (
+        AddOrderResult,
+        AssetPair,
+        CancelResult,
+        FundingStatus,
+        FundingTransaction,
+        OHLCBar,
+        Order,
+        OrderStatus,
+        OrderType,
+        PublicTrade,
+        Side,
+        StatusProp,
+        TimeInForce,
+        TradesPage,
+    )
+    from oms.orders import OrderRequest
+    from oms.rounding import (
+        min_volume,
+        price_step,
+        round_price,
+        round_to_step,
+        round_volume,
+        volume_step,
+    )
+    from oms.userref import (
+        CounterAllocator,
+        RandomAllocator,
+        TimestampAllocator,
+        UserrefAllocator,
+        sub_range,
+    )
+
+#: Where each name of the surface lives; imported on first use (PEP 562), so that ``import oms``
+#: stays light (errors and the version are always loaded: a handler needs them at once).
+_LAZY: dict[str, str] = {
+    "AddOrderResult": "oms.models",
+    "AssetPair": "oms.models",
+    "CancelResult": "oms.models",
+    "CounterAllocator": "oms.userref",
+    "Credentials": "oms.auth",
+    "FundingStatus": "oms.models",
+    "FundingTransaction": "oms.models",
+    "Group": "oms.cache",
+    "GroupCancelResult": "oms.manager",
+    "Intent": "oms.cache",
+    "IntentState": "oms.cache",
+    "KrakenClient": "oms.client",
+    "OHLCBar": "oms.models",
+    "Order": "oms.models",
+    "OrderManager": "oms.manager",
+    "OrderRequest": "oms.orders",
+    "OrderStatus": "oms.models",
+    "OrderType": "oms.models",
+    "Placement": "oms.manager",
+    "PublicTrade": "oms.models",
+    "RandomAllocator": "oms.userref",
+    "RecoveryReport": "oms.manager",
+    "Side": "oms.models",
+    "StatusProp": "oms.models",
+    "SyncResult": "oms.manager",
+    "TimeInForce": "oms.models",
+    "TimestampAllocator": "oms.userref",
+    "TradesPage": "oms.models",
+    "UserrefAllocator": "oms.userref",
+    "min_volume": "oms.rounding",
+    "price_step": "oms.rounding",
+    "round_price": "oms.rounding",
+    "round_to_step": "oms.rounding",
+    "round_volume": "oms.rounding",
+    "sub_range": "oms.userref",
+    "volume_step": "oms.rounding",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'oms' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "APIRateLimitExceeded",

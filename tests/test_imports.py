@@ -58,3 +58,25 @@ def test_the_probe_sees_a_heavy_import(tmp_path: Path, name: str) -> None:
     result = run(f"import {name}\n{PROBE}", tmp_path)
     assert result.returncode == 0, result.stderr
     assert name in json.loads(result.stdout)
+
+
+def test_import_oms_loads_the_surface_on_first_use(tmp_path: Path) -> None:
+    """``import oms`` loads the errors at once (a handler needs them) and the rest of the
+    surface when a name is first used; every name in ``__all__`` then resolves."""
+    code = (
+        "import json, sys\n"
+        "import oms\n"
+        "before = sorted(m for m in ('oms.errors', 'oms.manager', 'oms.client', 'requests')"
+        " if m in sys.modules)\n"
+        "from oms import OrderManager\n"
+        "names = [n for n in oms.__all__ if getattr(oms, n, None) is None]\n"
+        "listed = 'round_price' in dir(oms)\n"
+        "print(json.dumps([before, 'oms.manager' in sys.modules, names, listed]))\n"
+    )
+    result = run(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    before, manager_loaded, unresolved, listed = json.loads(result.stdout)
+    assert before == ["oms.errors"]
+    assert manager_loaded
+    assert unresolved == []
+    assert listed
