@@ -4,6 +4,7 @@ never be lost), and what is left for recovery when anything unexpected fails."""
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 import attrs
 
@@ -20,7 +21,15 @@ from oms.intents import Intent, IntentState
 from oms.manager.recovery import Recovery
 from oms.manager.results import Placement
 from oms.manager.timing import KrakenTime
-from oms.models import Order, OrderStatus
+from oms.models import (
+    Order,
+    OrderDescr,
+    OrderStatus,
+    OrderType,
+    Side,
+    checked,
+    parse_price,
+)
 
 __all__ = ["Final", "Flight", "Recorder", "TxidClaimed"]
 
@@ -255,26 +264,39 @@ def _abandoned_error(flight: Flight, exc: Exception) -> OmsError:
 
 
 def placed_order(intent: Intent, txid: str, descr: str) -> Order:
-    """The order as sent: until the next sync the cache holds it with status "pending"."""
-    return Order.from_api(
-        txid,
-        {
-            "userref": intent.userref,
-            "status": OrderStatus.PENDING.value,
-            "opentm": intent.created_at,
-            "descr": {
-                "pair": intent.pair,
-                "type": intent.side,
-                "ordertype": intent.ordertype,
-                "price": str(intent.params.get("price", "0")),
-                "price2": str(intent.params.get("price2", "0")),
-                "order": descr,
-            },
-            "vol": str(intent.volume),
-            "vol_exec": "0",
-            "cost": "0",
-            "fee": "0",
-            "price": "0",
-            "oflags": str(intent.params.get("oflags", "")),
-        },
+    """The order as sent: until the next sync the cache holds it with status "pending".
+
+    Built from the intent's fields, which were checked when the request was made (no
+    re-parsing of Kraken-style text: this runs on every placement).
+    """
+    params = intent.params
+    try:
+        ordertype: OrderType | None = OrderType(intent.ordertype)
+    except ValueError:
+        ordertype = None
+    zero = Decimal(0)
+    return checked(
+        Order,
+        txid=txid,
+        status=OrderStatus.PENDING,
+        descr=checked(
+            OrderDescr,
+            pair=intent.pair,
+            side=Side(intent.side),
+            ordertype=ordertype,
+            ordertype_raw=intent.ordertype,
+            price=parse_price(str(params.get("price", "0"))),
+            price2=parse_price(str(params.get("price2", "0"))),
+            leverage="none",
+            order=descr,
+            close=None,
+        ),
+        vol=intent.volume,
+        vol_exec=zero,
+        cost=zero,
+        fee=zero,
+        price=zero,
+        opentm=float(intent.created_at),
+        userref=intent.userref or None,
+        oflags=tuple(f for f in str(params.get("oflags") or "").split(",") if f),
     )
