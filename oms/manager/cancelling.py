@@ -146,9 +146,11 @@ class Canceller:
         members, undecided = self._members(userrefs)
         before = self._open_with(userrefs)
         started = self.time.now()
-        # Outsiders are known to the cache from here on, whatever happens next.
-        self.cache.upsert_orders(before.values(), synced_at=started)
         plan = self._plan(userrefs, members, undecided, before)
+        # Outsiders are known to the cache from here on, whatever happens next. The group's
+        # own orders are written once, as the end of the cancel finds them (OpenOrders after
+        # it, or QueryOrders): writing each twice was most of the bookkeeping of a big group.
+        self.cache.upsert_orders([before[t] for t in plan.strangers], synced_at=started)
         result = self._send(plan.by_userref, plan.by_txid, batch=batch)
         after = self._open_with(userrefs)
         now = self.time.now()
