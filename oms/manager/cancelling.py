@@ -165,7 +165,7 @@ class Canceller:
                     final[order.txid] = order
                     cancelled.add(order.txid)
         self.cache.upsert_orders(final.values(), synced_at=now)
-        plan.own |= self.cache.placed_here(final)
+        plan.own |= self.cache.placed_here(t for t in final if t not in plan.own)
         outcome = _judge(
             userrefs, result, members, plan, set(after), final, cancelled, set(missing)
         )
