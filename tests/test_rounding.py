@@ -9,6 +9,7 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import asset_pairs, positive_decimals
 
 from oms.errors import ValidationError
 from oms.models import AssetPair
@@ -22,7 +23,6 @@ from oms.rounding import (
     round_volume,
     volume_step,
 )
-from tests.strategies import asset_pairs, positive_decimals
 
 MODES = [
     decimal.ROUND_HALF_EVEN,
