@@ -9,8 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import filelock
+from typing import Any
 
 from oms.errors import ValidationError
 
@@ -19,6 +18,54 @@ __all__ = ["Activity", "Ownership", "Turns"]
 # Tokens of managers alive in this process (the only liveness test for an in-memory cache).
 _LIVE: set[str] = set()
 _LIVE_LOCK = threading.Lock()
+
+_POSIX = os.name == "posix"
+if _POSIX:
+    import fcntl
+
+
+class _FileLock:
+    """An exclusive OS lock on one file, held while this object holds it open: ``flock``
+    where there is ``fcntl`` (what filelock itself uses there, so older oms processes and this
+    one see each other's locks), filelock elsewhere (imported only there)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._other: Any = None
+
+    def try_acquire(self) -> bool:
+        if _POSIX:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+            self._fd = fd
+            return True
+        import filelock
+
+        lock = filelock.FileLock(str(self.path))
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return False
+        self._other = lock
+        return True
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None or self._other is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        if self._other is not None:
+            self._other.release()
+            self._other = None
 
 
 class Ownership:
@@ -36,11 +83,12 @@ class Ownership:
         self._folder = (
             None if cache_path == ":memory:" else Path(os.path.realpath(cache_path) + ".owners")
         )
-        self._lock: filelock.BaseFileLock | None = None
+        self._lock: _FileLock | None = None
         if self._folder is not None:
             self._folder.mkdir(parents=True, exist_ok=True)
-            self._lock = filelock.FileLock(str(self._folder / f"{self.token}.lock"))
-            self._lock.acquire(timeout=0)
+            self._lock = _FileLock(self._folder / f"{self.token}.lock")
+            if not self._lock.try_acquire():  # a fresh random token: nobody else has it
+                raise OSError(f"could not lock {self._lock.path}")
         with _LIVE_LOCK:
             _LIVE.add(self.token)
 
@@ -52,11 +100,8 @@ class Ownership:
                 return True
         if self._folder is None:
             return False
-        path = self._folder / f"{token}.lock"
-        probe = filelock.FileLock(str(path))
-        try:
-            probe.acquire(timeout=0)
-        except filelock.Timeout:
+        probe = _FileLock(self._folder / f"{token}.lock")
+        if not probe.try_acquire():
             return True
         probe.release()
         return False
@@ -68,7 +113,7 @@ class Ownership:
     def release(self) -> None:
         with _LIVE_LOCK:
             _LIVE.discard(self.token)
-        if self._lock is not None and self._lock.is_locked:
+        if self._lock is not None and self._lock.held:
             self._lock.release()
             self.forget(self.token)
 
