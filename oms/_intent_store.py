@@ -54,16 +54,16 @@ def _update_sql(columns: tuple[str, ...]) -> str:
 
 # One statement, three index seeks, in the order a holder is named (a group first).
 _HOLDER = (
-    "SELECT 0, label FROM groups WHERE userref = ?1 "
-    "UNION ALL SELECT * FROM (SELECT 1, txid FROM orders WHERE userref = ?1 LIMIT 1) "
-    "UNION ALL SELECT * FROM (SELECT 2, id FROM intents WHERE userref = ?1 LIMIT 1) "
+    "SELECT 0, label FROM groups WHERE userref = :userref "
+    "UNION ALL SELECT * FROM (SELECT 1, txid FROM orders WHERE userref = :userref LIMIT 1) "
+    "UNION ALL SELECT * FROM (SELECT 2, id FROM intents WHERE userref = :userref LIMIT 1) "
     "LIMIT 1"
 )
 
 
 def userref_holder(db: Database, userref: int) -> str | None:
     """What already carries ``userref`` (a group, an order, an intent), or None."""
-    row = db.execute(_HOLDER, (userref,)).fetchone()
+    row = db.execute(_HOLDER, {"userref": userref}).fetchone()
     if row is None:
         return None
     kind, name = row

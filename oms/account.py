@@ -156,7 +156,8 @@ def _is_reserved(db: Database, userref: int) -> bool:
 
 # Handed out here or reserved: one statement, two primary-key seeks.
 _IN_USE = (
-    "SELECT 1 FROM issued WHERE userref = ?1 UNION ALL SELECT 1 FROM reserved WHERE userref = ?1"
+    "SELECT 1 FROM issued WHERE userref = :userref "
+    "UNION ALL SELECT 1 FROM reserved WHERE userref = :userref"
 )
 
 
@@ -243,7 +244,7 @@ class AccountState(SequenceFile):
             set_meta(db, _ALIAS, identity.digest)
 
     def _in_use(self, db: Database, userref: int) -> bool:
-        return db.execute(_IN_USE, (userref,)).fetchone() is not None
+        return db.execute(_IN_USE, {"userref": userref}).fetchone() is not None
 
     def advance_sequence(
         self,
