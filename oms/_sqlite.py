@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,10 +105,8 @@ def open_database(
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        # Switched only when not yet WAL (a persistent property of the file): the switch
-        # needs the file to itself, and a reopened file must not contend for that.
-        if name != ":memory:" and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            conn.execute("PRAGMA journal_mode = wal")
+        if name != ":memory:":
+            _use_wal(conn, busy_timeout)
         # NORMAL is durable across a process crash in WAL mode (only an OS crash can lose the
         # last commits), and a process crash is what intents and cursors guard against.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -115,6 +115,30 @@ def open_database(
         conn.close()
         raise
     return conn
+
+
+def _use_wal(conn: Database, busy_timeout: float) -> None:
+    """Put the file in WAL mode, waiting up to ``busy_timeout`` for the right to switch.
+
+    Switched only when not yet WAL (a persistent property of the file): the switch needs the
+    file to itself, and a reopened file must not contend for that. SQLite answers "database
+    is locked" at once, without its busy handler, when another connection holds the write
+    lock of a file still in rollback mode (two processes creating one file at the same moment
+    meet exactly that), so the wait is done here: jittered, short sleeps until the deadline,
+    then the last error as it is (a :class:`~oms.errors.CacheBusy` once translated).
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.001
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = wal")
+            return
+        except sqlite3.OperationalError as exc:
+            if not isinstance(translated(exc, ""), CacheBusy) or time.monotonic() >= deadline:
+                raise
+        time.sleep(random.uniform(pause / 2, pause))
+        pause = min(pause * 2, 0.05)
 
 
 class SQLiteFile:
