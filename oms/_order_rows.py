@@ -91,6 +91,17 @@ _TXID, _USERREF, _STATUS, _PAIR, _SIDE = 0, 1, 4, 5, 6
 _FIXED = ("userref", "pair", "side")
 _UPSERT = upsert_sql("orders", COLUMNS, ("txid",), keep=_FIXED)
 _UPSERT_WITH_INTENT = upsert_sql("orders", (*COLUMNS, "intent_id"), ("txid",), keep=_FIXED)
+# A cached order whose open time is already the exchange's changes only in what trading and
+# amending change: its update leaves the indexed columns that cannot have moved (txid, the
+# fixed ones, opentm) unassigned, so SQLite leaves the indexes on them alone. Four of the six
+# indexes on orders lead with them; at a 10,000-member group cancel this halves the write.
+_MOVING = tuple(c for c in COLUMNS if c not in ("txid", *_FIXED, "opentm"))
+_MOVING_AT = tuple(COLUMNS.index(c) for c in _MOVING)
+_UPDATE_MOVING = (
+    "UPDATE orders SET "
+    + ", ".join(f'"{c}" = ?' for c in _MOVING)
+    + ' WHERE "txid" = ?'
+)
 
 
 def _dec(value: Decimal | None) -> str | None:
@@ -257,6 +268,7 @@ def _refuse_rewrite(known: Sequence[Any], new: Sequence[Any]) -> None:
 
 _SELECT_KNOWN = ", ".join(f'"{c}"' for c in (*COLUMNS, "intent_id"))
 _SYNCED = COLUMNS.index("synced_at")
+_OPENTM = COLUMNS.index("opentm")
 _MISSING = COLUMNS.index("missing_at")
 _INTENT = len(COLUMNS)
 
@@ -288,11 +300,13 @@ def _up_to_date(row: tuple[Any, ...], cached: tuple[Any, ...], intent_id: str | 
 
 def _to_write(
     rows: list[tuple[Any, ...]], known: Mapping[str, tuple[Any, ...]], ids: Mapping[str, str]
-) -> tuple[list[tuple[Any, ...]], int]:
-    """The rows to write, and how many more are already as they would be written."""
-    written, current = [], 0
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+    """The rows to write in full, the rows to update in what moves only (see
+    :data:`_UPDATE_MOVING`), and how many more are already as they would be written."""
+    written, moved, current = [], [], 0
     for row in rows:
-        cached = known.get(row[_TXID])
+        txid = row[_TXID]
+        cached = known.get(txid)
         if cached is None:
             written.append(row)
             continue
@@ -302,11 +316,13 @@ def _to_write(
         if row[_STATUS] not in CLOSED_VALUES and cached[_STATUS] in CLOSED_VALUES:
             continue
         # A sync reads back mostly what is cached: rewriting it would only cost index work.
-        if _up_to_date(row, cached, ids.get(row[_TXID])):
+        if _up_to_date(row, cached, ids.get(txid)):
             current += 1
+        elif txid not in ids and row[_OPENTM] == cached[_OPENTM]:
+            moved.append((*(row[i] for i in _MOVING_AT), txid))
         else:
             written.append(row)
-    return written, current
+    return written, moved, current
 
 
 def upsert_orders(
@@ -321,11 +337,13 @@ def upsert_orders(
     rows = [order_row(order, synced_at=synced_at) for order in orders]
     ids = intent_ids or {}
     # One read of what is cached for these txids serves every rule in _to_write.
-    written, current = _to_write(rows, _known(db, (r[_TXID] for r in rows)), ids)
+    written, moved, current = _to_write(rows, _known(db, (r[_TXID] for r in rows)), ids)
     placed = [(*r, ids[r[_TXID]]) for r in written if r[_TXID] in ids]
     synced = [r for r in written if r[_TXID] not in ids]
     if placed:
         db.executemany(_UPSERT_WITH_INTENT, placed)
     if synced:
         db.executemany(_UPSERT, synced)
-    return len(written) + current
+    if moved:
+        db.executemany(_UPDATE_MOVING, moved)
+    return len(written) + len(moved) + current

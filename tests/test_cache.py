@@ -10,14 +10,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from oms._decimal import fmt
 from oms.cache import MIGRATIONS, Group, Intent, IntentState, OrderCache
 from oms.errors import CacheBusy, CacheError, ValidationError
 from oms.models import Order, OrderStatus
+from strategies import orders
+
+CLOSED = {"closed", "canceled", "expired"}
 
 
 def api_order(
@@ -189,6 +193,28 @@ def test_an_order_reads_back_equal(
     c = OrderCache(":memory:")
     c.upsert_orders([original])
     assert c.order(original.txid) == original
+    c.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(first=orders(), later=orders(), confirmed=st.booleans())
+def test_a_later_answer_for_a_cached_order_reads_back_equal(
+    first: Order, later: Order, confirmed: bool
+) -> None:
+    # Whatever moved between two answers for one order (fills, amends, its close), the
+    # cache holds the later one, through whichever statement writes it.
+    later = attrs.evolve(
+        later,
+        txid=first.txid,
+        userref=first.userref,
+        descr=attrs.evolve(later.descr, side=first.descr.side, pair=first.descr.pair),
+        opentm=first.opentm if confirmed else later.opentm,
+    )
+    assume(not (first.status.value in CLOSED and later.status.value not in CLOSED))
+    c = OrderCache(":memory:")
+    c.upsert_orders([first], synced_at=1.0)
+    c.upsert_orders([later], synced_at=2.0)
+    assert c.order(first.txid) == later
     c.close()
 
 
