@@ -35,17 +35,22 @@ from oms.manager.ages import CacheOrderBook
 from oms.nonce import NonceSource
 
 if TYPE_CHECKING:
+    from oms.funding import FundingTracker
     from oms.sandbox import Sandbox
+    from oms.trade_history import TradeHistory
 
     CacheLike = OrderCache | str | os.PathLike[str]
+    PathLike = str | os.PathLike[str]
 
 __all__ = [
     "Keys",
     "base_url_from_env",
     "client_from_env",
     "credentials_from_env",
+    "funding_tracker_from_env",
     "manager_from_env",
     "manager_on_sandbox",
+    "trade_history_from_env",
 ]
 
 #: Whether a client needs the key pair: ``"required"`` (private calls), ``"optional"`` (used
@@ -253,3 +258,75 @@ def manager_on_sandbox(
         return _clocked(dict(manager_options), shared["clock"], shared["sleep"])
 
     return _manager(make_client, cache, dict(client_options or {}), options, book_clock=book_clock)
+
+
+# --- the history database: trades and funding ------------------------------------------------
+
+
+def _with_store(
+    open_store: Callable[[], Any], open_client: Callable[[], Any] | None
+) -> tuple[Any, Any]:
+    """A store and (unless ``open_client`` is None) a client; the store is closed again if
+    the client cannot be made."""
+    store = open_store()
+    try:
+        return store, None if open_client is None else open_client()
+    except BaseException:
+        store.close()
+        raise
+
+
+def trade_history_from_env(
+    db: PathLike | None = None,
+    *,
+    base_url: str | None = None,
+    offline: bool = False,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Any] | None = None,
+    **client_options: Any,
+) -> TradeHistory:
+    """A :class:`~oms.trade_history.TradeHistory` on the history database ``db`` (default
+    :func:`oms.paths.history_db`) that owns its store and its client: a client on
+    ``base_url`` for Kraken's public endpoints (no key needed), or none when ``offline``
+    (OHLC from the stored trades only). ``clock`` and ``sleep`` reach the client and the
+    syncs' pacing alike; other keywords go to ``KrakenClient``."""
+    from oms.history_store import HistoryStore
+    from oms.trade_history import TradeHistory
+
+    store, client = _with_store(
+        lambda: HistoryStore(db if db is not None else paths.history_db()),
+        None
+        if offline
+        else lambda: client_from_env(
+            base_url=base_url, keys="none", clock=clock, sleep=sleep, **client_options
+        ),
+    )
+    return TradeHistory(
+        client, store, owns=True, clock=clock or time.time, sleep=sleep or time.sleep
+    )
+
+
+def funding_tracker_from_env(
+    db: PathLike | None = None,
+    *,
+    base_url: str | None = None,
+    offline: bool = False,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Any] | None = None,
+    **client_options: Any,
+) -> FundingTracker:
+    """A :class:`~oms.funding.FundingTracker` on the history database ``db`` (default
+    :func:`oms.paths.history_db`) that owns its store and its client: a client on
+    ``base_url`` with the environment's key pair (DepositStatus and WithdrawStatus need
+    Query Funds), or none when ``offline`` (answers from the store only). ``clock`` stamps
+    what a sync sees and reaches the client with ``sleep``."""
+    from oms.funding import FundingTracker
+    from oms.funding_store import FundingStore
+
+    store, client = _with_store(
+        lambda: FundingStore(db if db is not None else paths.history_db()),
+        None
+        if offline
+        else lambda: client_from_env(base_url=base_url, clock=clock, sleep=sleep, **client_options),
+    )
+    return FundingTracker(client, store, owns=True, clock=clock or time.time)

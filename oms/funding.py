@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -129,7 +129,8 @@ class FundingTracker:
 
     ``client`` may be None for a tracker that only answers from the store (``sync`` then
     refuses). ``clock`` gives the unix time recorded as "seen at" (inject the sandbox clock
-    in tests).
+    in tests). With ``owns`` (what :meth:`from_env` gives), :meth:`close` closes the client
+    and the store too.
     """
 
     def __init__(
@@ -138,13 +139,48 @@ class FundingTracker:
         store: FundingStore,
         *,
         clock: Callable[[], float] = _time.time,
+        owns: bool = False,
     ) -> None:
         self.client = client
         self.store = store
         self._clock = clock
+        self._owns = owns
+
+    @classmethod
+    def from_env(
+        cls,
+        db: Any = None,
+        *,
+        base_url: str | None = None,
+        offline: bool = False,
+        **client_options: Any,
+    ) -> FundingTracker:
+        """The history database ``db`` (default :func:`oms.paths.history_db`) and a client
+        on ``base_url`` with the environment's key pair (Query Funds permission), or none
+        when ``offline``; see :func:`oms.connect.funding_tracker_from_env`."""
+        from oms.connect import funding_tracker_from_env
+
+        return funding_tracker_from_env(db, base_url=base_url, offline=offline, **client_options)
 
     def __repr__(self) -> str:
         return f"FundingTracker({self.store!r})"
+
+    def __enter__(self) -> FundingTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client and the store if this tracker owns them."""
+        if not self._owns:
+            return
+        try:
+            close_client = getattr(self.client, "close", None)
+            if close_client is not None:
+                close_client()
+        finally:
+            self.store.close()
 
     def sync(
         self,

@@ -14,12 +14,12 @@ import attrs
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from strategies import orders
 
 from oms._decimal import fmt
 from oms.cache import MIGRATIONS, Group, Intent, IntentState, OrderCache
 from oms.errors import CacheBusy, CacheError, ValidationError
 from oms.models import Order, OrderStatus
-from strategies import orders
 
 CLOSED = {"closed", "canceled", "expired"}
 

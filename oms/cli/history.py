@@ -13,20 +13,18 @@ import json
 import re
 import time as _time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from oms import paths
 from oms.cli.errors import CliError, cli_errors, need_plotting
 from oms.cli.options import (
     base_url_option,
     history_db_option,
-    open_client,
-    open_store,
+    open_history,
+    open_tracker,
     parse_time,
     parsed,
 )
@@ -40,16 +38,13 @@ from oms.funding import (
     FundingTransition,
     TrackedFunding,
 )
-from oms.funding_store import FundingStore
-from oms.history import OHLCCheck, SyncReport, check_recent_ohlc, ohlc_from_trades, sync_trades
-from oms.history_store import HistoryDatabase, HistoryStore
+from oms.history import OHLCCheck, SyncReport
 from oms.models import OHLCBar
 from oms.rounding import decimal_text as fmt
 
 __all__ = ["funding", "parse_interval", "parse_time", "trades"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-D = TypeVar("D", bound=HistoryDatabase)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _UNITS_DESC = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
@@ -163,14 +158,6 @@ def _transition(t: FundingTransition) -> dict[str, Any]:
     }
 
 
-def _history(db: Path | None) -> AbstractContextManager[HistoryStore]:
-    return open_store(HistoryStore, db, paths.history_db())
-
-
-def _funding(db: Path | None) -> AbstractContextManager[FundingStore]:
-    return open_store(FundingStore, db, paths.history_db())
-
-
 def parse_since(text: str) -> int:
     """A trades cursor: ISO 8601 or unix seconds, or Kraken's nanosecond ``last`` as printed
     by a sync (more than 12 digits); 0 is the market's first trade."""
@@ -227,14 +214,11 @@ def trades_sync(
     """
     fmt_ = chosen_format(output_format, table)
     progress = SyncProgress(pair)
-    with _history(db) as store, open_client(base_url, keys="none") as client:
+    with open_history(db, base_url) as history:
         if progress.enabled:
-            with cli_errors():
-                progress.now = client.time().unixtime
+            progress.now = history.server_time()
         try:
-            report = sync_trades(
-                client,
-                store,
+            report = history.sync(
                 pair,
                 since=since,
                 max_pages=max_pages,
@@ -305,21 +289,14 @@ def trades_ohlc(
     fmt_ = chosen_format(output_format, table)
     if plot_path is not None:
         need_plotting()
-    with _history(db) as store:
-        # Trades before the first bar only matter for the close carried into it.
-        read_from = None if start is None or carry_forward else start * 10**9
-        stored = store.iter_trades(
-            pair, start_ns=read_from, end_ns=None if end is None else end * 10**9
-        )
-        bars = list(
-            ohlc_from_trades(
-                stored,
-                interval,
-                start=start,
-                end=end,
-                carry_forward=carry_forward,
-                vwap_places=vwap_places,
-            )
+    with open_history(db) as history:
+        bars = history.ohlc(
+            pair,
+            interval,
+            start=start,
+            end=end,
+            carry_forward=carry_forward,
+            vwap_places=vwap_places,
         )
     data = [_bar(b, vwap_places) for b in bars]
     rows = [{**row, "time": iso(row["time"])} for row in data]
@@ -358,12 +335,8 @@ def trades_check(
     Exits with status 1 when a bar differs (or nothing could be compared: sync first).
     """
     fmt_ = chosen_format(output_format, table)
-    with (
-        _history(db) as store,
-        open_client(base_url, keys="none") as client,
-        cli_errors(),
-    ):
-        check = check_recent_ohlc(client, store, pair, int(interval))
+    with open_history(db, base_url) as history:
+        check = history.check(pair, int(interval))
     data = _check(check)
     rows = [{"time": iso(m.time), "fields": ",".join(m.fields)} for m in check.mismatches]
     if fmt_ == "table":
@@ -400,8 +373,8 @@ def funding_sync(
     allowed=false and says why.
     """
     fmt_ = chosen_format(output_format, table)
-    with open_client(base_url) as client, _funding(db) as store:
-        report = _funding_once(FundingTracker(client, store), asset)
+    with open_tracker(db, base_url) as tracker:
+        report = _funding_once(tracker, asset)
     data = _funding_report(report)
     emit(data, output_format=fmt_, rows=_transition_rows(report.transitions, refid=True),
           columns=("refid", *TRANSITION_COLUMNS))  # fmt: skip
@@ -448,8 +421,7 @@ def funding_watch(
     One JSON object per line (as --format nl), so the output can be piped to a program.
     """
     polls = 0
-    with open_client(base_url) as client, _funding(db) as store:
-        tracker = FundingTracker(client, store)
+    with open_tracker(db, base_url) as tracker:
         try:
             while True:
                 report = _funding_once(tracker, asset)
@@ -508,8 +480,7 @@ def funding_status(
 ) -> None:
     """Tracked deposits and withdrawals as last seen (no network; `oms funding sync` first)."""
     fmt_ = chosen_format(output_format, table)
-    with _funding(db) as store:
-        tracker = FundingTracker(None, store)
+    with open_tracker(db) as tracker:
         if refid is not None:
             item = tracker.get(refid)
             if item is None:

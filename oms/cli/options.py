@@ -2,8 +2,9 @@
 
 Options are defined once here (``--db``, ``--base-url``, ``--deadline``, the identity
 options, times, userrefs); each command opens one library object through :mod:`oms.connect`
-or a store's constructor with :func:`open_manager`, :func:`open_client`, :func:`open_cache`
-or :func:`open_store`, which close it and turn library errors into the CLI's messages.
+or a store's constructor with :func:`open_manager`, :func:`open_client`, :func:`open_cache`,
+:func:`open_history`, :func:`open_tracker` or :func:`open_store`, which close it and turn
+library errors into the CLI's messages.
 """
 
 from __future__ import annotations
@@ -22,10 +23,18 @@ from oms.cache import OrderCache
 from oms.cli.errors import cli_errors
 from oms.cli.progress import waiting_sleep
 from oms.client import DEFAULT_BASE_URL, KrakenClient
-from oms.connect import Keys, client_from_env, manager_from_env
+from oms.connect import (
+    Keys,
+    client_from_env,
+    funding_tracker_from_env,
+    manager_from_env,
+    trade_history_from_env,
+)
 from oms.errors import OmsError
+from oms.funding import FundingTracker
 from oms.manager import OrderManager
 from oms.orders import USERREF_MAX, check_userref
+from oms.trade_history import TradeHistory
 
 __all__ = [
     "USERREF",
@@ -38,8 +47,10 @@ __all__ = [
     "is_sandbox_url",
     "open_cache",
     "open_client",
+    "open_history",
     "open_manager",
     "open_store",
+    "open_tracker",
     "parse_time",
     "parsed",
     "time_option_callback",
@@ -276,15 +287,40 @@ def open_client(
 
 
 @contextmanager
-def open_store(open_: Callable[[Path], S], db: Path | None, default: Path) -> Iterator[S]:
-    """A database (an order cache, a history or funding store), closed on the way out."""
+def _opened(open_: Callable[[], S]) -> Iterator[S]:
+    """What ``open_`` opens, closed on the way out; library errors become the CLI's."""
     with cli_errors():
-        store = open_(db or default)
+        opened = open_()
     try:
         with cli_errors():
-            yield store
+            yield opened
     finally:
-        store.close()
+        opened.close()
+
+
+def open_store(
+    open_: Callable[[Path], S], db: Path | None, default: Path
+) -> AbstractContextManager[S]:
+    """A database (an order cache, a history or funding store), closed on the way out."""
+    return _opened(lambda: open_(db or default))
+
+
+def open_history(
+    db: Path | None, base_url: str | None = None
+) -> AbstractContextManager[TradeHistory]:
+    """The trade history in ``--db`` with a client on ``base_url`` (public endpoints), or
+    from the stored trades alone without one."""
+    return _opened(lambda: trade_history_from_env(db, base_url=base_url, offline=base_url is None))
+
+
+def open_tracker(
+    db: Path | None, base_url: str | None = None
+) -> AbstractContextManager[FundingTracker]:
+    """The funding tracker on ``--db`` with a client on ``base_url`` and the environment's
+    keys, or answering from the database alone without one."""
+    return _opened(
+        lambda: funding_tracker_from_env(db, base_url=base_url, offline=base_url is None)
+    )
 
 
 def open_cache(db: Path | None) -> AbstractContextManager[OrderCache]:
