@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -82,5 +83,6 @@ def test_processes_creating_one_file_at_the_same_moment_all_open_it(
     results = [child.communicate(timeout=120) for child in children]
     assert [err.strip().splitlines()[-1:] for _, err in results] == [[]] * len(children)
     assert [out.strip() for out, _ in results] == ["opened"] * len(children)
-    with sqlite3.connect(path) as db:
+    # (sqlite3's own context manager commits but does not close: closing() does.)
+    with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
