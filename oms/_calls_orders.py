@@ -88,12 +88,14 @@ class OrderCalls(Endpoints):
             )
         # Everything that needs no I/O first: a request wrong anyway fetches no rules.
         sent_at = self._clock() if now is None else now
-        request.to_params(now=sent_at)
+        params = request.to_params(now=sent_at)
         found = self.pairs.rules_for(request.pair, rules, self.pair_rules)
         if found is not None:
             check_against_pair(request, found)
-        # Encoded again after a possible AssetPairs call, so the deadline is checked as sent.
-        params = request.to_params(now=sent_at if now is not None else self._clock())
+        if now is None:
+            # Encoded again after a possible AssetPairs call, so the deadline is checked
+            # against the clock as sent (a given ``now`` is the caller's: nothing moved).
+            params = request.to_params(now=self._clock())
         answer = AddOrderResult.from_api(
             self._call("AddOrder", params, retry=retry), validate=request.validate
         )

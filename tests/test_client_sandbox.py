@@ -1153,3 +1153,29 @@ def test_a_cancel_whose_answer_was_lost_is_retried_and_finds_nothing(
     with pytest.raises(UnknownOrder):
         client.cancel_order(txid=txid)
     assert order(client, txid).status is OrderStatus.CANCELED
+
+
+def test_a_deadline_is_checked_again_after_the_pair_rules_are_fetched(
+    sb: Sandbox, manual_clock: ManualClock
+) -> None:
+    # Fetching AssetPairs takes time: a deadline still 20 s ahead when add_order starts is
+    # past once the rules are in, and the order must not leave with it.
+    sent: list[str] = []
+
+    def slow_rules(method: str, private: bool, error: Exception | None) -> None:
+        sent.append(method)
+        if method == "AssetPairs":
+            manual_clock.advance(30)
+
+    with sb.client() as reader:
+        pair = pair_info(reader, "XBTUSD")
+        price = far_below(reader, pair)
+    with sb.client(hooks=[slow_rules]) as client:
+        with pytest.raises(ValidationError) as caught:
+            client.add_order(resting_buy(pair, price, deadline=at(manual_clock, 20)))
+        assert caught.value.rule == "deadline-range"
+        assert sent == ["AssetPairs"]
+        # With the rules known, the same order with a fresh deadline leaves at once.
+        placed = client.add_order(resting_buy(pair, price, deadline=at(manual_clock, 20)))
+        assert sent == ["AssetPairs", "AddOrder"]
+        assert order(client, placed.txids[0]).status is OrderStatus.OPEN
