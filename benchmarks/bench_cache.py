@@ -12,7 +12,9 @@ would cost. Reported:
 
 - ``by_userref`` and ``txid_claimed`` (the lookups of an ambiguous placement) at ``--rows``
   cached orders and ``--rows / 10`` intents: must stay under 1 ms (index seeks);
-- the cache writes of one placement (CPU), against one committed intent INSERT;
+- the cache writes of one placement (CPU), against one committed intent INSERT, and the same
+  statements (recorded from the cache, values inlined) replayed through bare ``sqlite3``:
+  what SQLite itself costs, so the difference is the cache's Python;
 - ``open_orders()`` with ``--open`` open orders (default 2,000);
 - the bookkeeping of a ``--group`` member group cancel (default 10,000): members, placed_here,
   the upsert of every member as read back, mark_closed, open orders by userref: under 50 ms.
@@ -209,6 +211,25 @@ def group_cancel(folder: Path, args: argparse.Namespace) -> None:
     )
 
 
+class _Recording:
+    """A connection that notes every statement and its parameters as it runs them."""
+
+    def __init__(self, conn: sqlite3.Connection, where: str, sent: list[Any]) -> None:
+        self._conn, self._where, self._sent = conn, where, sent
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        self._sent.append((self._where, sql, params, False))
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, params: Any) -> sqlite3.Cursor:
+        params = list(params)
+        self._sent.append((self._where, sql, params, True))
+        return self._conn.executemany(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
 def placement_writes(folder: Path, args: argparse.Namespace) -> None:
     """CPU of the cache work one OrderManager.place does: a userref from the account state,
     the intent (fresh userref checked), the answer adopted. Baseline: the one write that
@@ -250,13 +271,42 @@ def placement_writes(folder: Path, args: argparse.Namespace) -> None:
         )
         for i in range(n)
     ]
-    with OrderCache(folder / "place.db") as cache, AccountState(folder / "acct.db") as account:
-        t0 = time.process_time()
+
+    def place_all(cache: OrderCache, account: AccountState) -> None:
         for intent, order in zip(intents, orders, strict=True):
             account.advance_sequence("c", 1, 2**31 - 1, lambda v: (v or 0) + 1, skip_in_use=True)
             cache.add_intent(intent, fresh_userref=True)
             cache.adopt(intent.id, order, synced_at=None)
+
+    # The statements the cache sends, with their parameters, recorded in a first run.
+    sent: list[tuple[str, str, Any, bool]] = []
+    with OrderCache(folder / "trace.db") as cache, AccountState(folder / "trace-a.db") as account:
+        cache._db = _Recording(cache._db, "cache", sent)  # type: ignore[assignment]
+        account._db = _Recording(account._db, "account", sent)  # type: ignore[assignment]
+        place_all(cache, account)
+    with OrderCache(folder / "place.db") as cache, AccountState(folder / "acct.db") as account:
+        t0 = time.process_time()
+        place_all(cache, account)
         ours = (time.process_time() - t0) / n
+    # Floor: the same statements replayed through bare sqlite3 on files of the same schema.
+    OrderCache(folder / "floor.db").close()
+    AccountState(folder / "floor-a.db").close()
+    bare = {
+        "cache": sqlite3.connect(folder / "floor.db", isolation_level=None),
+        "account": sqlite3.connect(folder / "floor-a.db", isolation_level=None),
+    }
+    for conn in bare.values():
+        conn.execute("PRAGMA synchronous = NORMAL")
+    t0 = time.process_time()
+    for where, sql, params, many in sent:
+        conn = bare[where]
+        if many:
+            conn.executemany(sql, params)
+        else:
+            conn.execute(sql, params)
+    floor = (time.process_time() - t0) / n
+    for conn in bare.values():
+        conn.close()
     raw = sqlite3.connect(folder / "raw.db", isolation_level=None)
     raw.execute("PRAGMA journal_mode = wal")
     raw.execute("PRAGMA synchronous = NORMAL")
@@ -269,6 +319,7 @@ def placement_writes(folder: Path, args: argparse.Namespace) -> None:
     base = (time.process_time() - t0) / n
     raw.close()
     _line(f"placement writes (CPU, {n:,})", ours, base, "(allocate + add_intent + adopt)")
+    _line("  the same statements, bare", floor, base, f"(ours / this: {ours / floor:.1f}x)")
 
 
 def main() -> None:
