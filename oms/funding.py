@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from oms._owning import OwnsClientAndStore
 from oms.errors import ValidationError
 from oms.funding_store import FundingKind, FundingStore, FundingTransition, TrackedFunding
 from oms.models import FundingStatus, FundingTransaction
@@ -124,7 +125,7 @@ def _statuses(statuses: Iterable[FundingStatus | str]) -> set[FundingStatus]:
     return out
 
 
-class FundingTracker:
+class FundingTracker(OwnsClientAndStore):
     """Polls Kraken's funding status endpoints into ``store`` and answers from it.
 
     ``client`` may be None for a tracker that only answers from the store (``sync`` then
@@ -164,23 +165,6 @@ class FundingTracker:
 
     def __repr__(self) -> str:
         return f"FundingTracker({self.store!r})"
-
-    def __enter__(self) -> FundingTracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the client and the store if this tracker owns them."""
-        if not self._owns:
-            return
-        try:
-            close_client = getattr(self.client, "close", None)
-            if close_client is not None:
-                close_client()
-        finally:
-            self.store.close()
 
     def sync(
         self,

@@ -13,6 +13,7 @@ import time as _time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from oms._owning import OwnsClientAndStore
 from oms.errors import ValidationError
 from oms.history import (
     OHLCCheck,
@@ -39,7 +40,7 @@ class HistorySource(TradesSource, OHLCSource, Protocol):
     def close(self) -> None: ...
 
 
-class TradeHistory:
+class TradeHistory(OwnsClientAndStore):
     """Public trades of any pairs in ``store``, filled from ``client``.
 
     With ``owns`` (what :meth:`from_env` gives), :meth:`close` closes the client and the
@@ -79,22 +80,6 @@ class TradeHistory:
 
     def __repr__(self) -> str:
         return f"TradeHistory({self.store!r})"
-
-    def __enter__(self) -> TradeHistory:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the client and the store if this history owns them."""
-        if not self._owns:
-            return
-        try:
-            if self.client is not None:
-                self.client.close()
-        finally:
-            self.store.close()
 
     def _source(self) -> HistorySource:
         if self.client is None:
