@@ -8,11 +8,12 @@ thousands of open orders the conversion is most of a query's cost.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from oms._decimal import check_amount_text, fmt
+from oms._decimal import check_amount_text
 from oms._sqlite import Database, upsert_sql
 from oms.errors import DatabaseBindingError
 from oms.models import (
@@ -97,18 +98,27 @@ _UPSERT_WITH_INTENT = upsert_sql("orders", (*COLUMNS, "intent_id"), ("txid",), k
 # indexes on orders lead with them; at a 10,000-member group cancel this halves the write.
 _MOVING = tuple(c for c in COLUMNS if c not in ("txid", *_FIXED, "opentm"))
 _MOVING_AT = tuple(COLUMNS.index(c) for c in _MOVING)
+_moving = operator.itemgetter(*_MOVING_AT)
 _UPDATE_MOVING = 'UPDATE orders SET {} WHERE "txid" = ?'.format(  # noqa: S608 -- our column names
     ", ".join(f'"{c}" = ?' for c in _MOVING)
 )
 
 
+def _text(value: Decimal) -> str:
+    """:func:`~oms._decimal.fmt` for an amount of a built :class:`~oms.models.Order`, whose
+    fields were checked finite when it was made: the same text, without checking again
+    (this runs for five amounts of every order written, 50,000 times in a large cancel)."""
+    text = format(value, "f")
+    return text[1:] if text[0] == "-" and not value else text
+
+
 def _dec(value: Decimal | None) -> str | None:
-    return fmt(value) if value is not None else None
+    return _text(value) if value is not None else None
 
 
 def _price_text(value: Price) -> str:
     # A relative price ("+5%") keeps Kraken's own notation; an absolute one is plain decimal.
-    return fmt(value) if isinstance(value, Decimal) else str(value)
+    return _text(value) if isinstance(value, Decimal) else str(value)
 
 
 def order_row(order: Order, *, synced_at: float | None) -> tuple[Any, ...]:
@@ -128,11 +138,11 @@ def order_row(order: Order, *, synced_at: float | None) -> tuple[Any, ...]:
         descr.leverage,
         descr.order,
         descr.close,
-        fmt(order.vol),
-        fmt(order.vol_exec),
-        fmt(order.cost),
-        fmt(order.fee),
-        fmt(order.price),
+        _text(order.vol),
+        _text(order.vol_exec),
+        _text(order.cost),
+        _text(order.fee),
+        _text(order.price),
         _dec(order.stopprice),
         _dec(order.limitprice),
         order.trigger.value if order.trigger is not None else None,
@@ -317,7 +327,7 @@ def _to_write(
         if _up_to_date(row, cached, ids.get(txid)):
             current += 1
         elif txid not in ids and row[_OPENTM] == cached[_OPENTM]:
-            moved.append((*(row[i] for i in _MOVING_AT), txid))
+            moved.append((*_moving(row), txid))
         else:
             written.append(row)
     return written, moved, current
