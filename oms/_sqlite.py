@@ -47,12 +47,16 @@ Database = sqlite3.Connection
 Migration = Callable[[Database], None]
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is SQLite saying another connection holds the lock it needs."""
+    text = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
 def translated(exc: sqlite3.Error, path: str) -> CacheError:
     """The :class:`~oms.errors.CacheError` for SQLite's ``exc`` on the file ``path``."""
-    text = str(exc)
-    busy = isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
-    kind = CacheBusy if busy else CacheError
-    return kind(f"{path}: {text}", path=path)
+    kind = CacheBusy if _is_busy(exc) else CacheError
+    return kind(f"{path}: {exc}", path=path)
 
 
 def rows(db: Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -135,7 +139,7 @@ def _use_wal(conn: Database, busy_timeout: float) -> None:
                 conn.execute("PRAGMA journal_mode = wal")
             return
         except sqlite3.OperationalError as exc:
-            if not isinstance(translated(exc, ""), CacheBusy) or time.monotonic() >= deadline:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
                 raise
         time.sleep(random.uniform(pause / 2, pause))
         pause = min(pause * 2, 0.05)
