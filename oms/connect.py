@@ -263,17 +263,31 @@ def manager_on_sandbox(
 # --- the history database: trades and funding ------------------------------------------------
 
 
-def _with_store(
-    open_store: Callable[[], Any], open_client: Callable[[], Any] | None
-) -> tuple[Any, Any]:
-    """A store and (unless ``open_client`` is None) a client; the store is closed again if
-    the client cannot be made."""
-    store = open_store()
+def _history_parts(
+    open_store: Callable[[PathLike], Any],
+    db: PathLike | None,
+    *,
+    offline: bool,
+    keys: Keys,
+    base_url: str | None,
+    clock: Callable[[], float] | None,
+    sleep: Callable[[float], Any] | None,
+    client_options: dict[str, Any],
+) -> tuple[Any, KrakenClient | None]:
+    """The history database ``db`` (default :func:`oms.paths.history_db`) opened with
+    ``open_store``, and a client unless ``offline``; the store is closed again if the client
+    cannot be made."""
+    store = open_store(db if db is not None else paths.history_db())
+    if offline:
+        return store, None
     try:
-        return store, None if open_client is None else open_client()
+        client = client_from_env(
+            base_url=base_url, keys=keys, clock=clock, sleep=sleep, **client_options
+        )
     except BaseException:
         store.close()
         raise
+    return store, client
 
 
 def trade_history_from_env(
@@ -293,13 +307,15 @@ def trade_history_from_env(
     from oms.history_store import HistoryStore
     from oms.trade_history import TradeHistory
 
-    store, client = _with_store(
-        lambda: HistoryStore(db if db is not None else paths.history_db()),
-        None
-        if offline
-        else lambda: client_from_env(
-            base_url=base_url, keys="none", clock=clock, sleep=sleep, **client_options
-        ),
+    store, client = _history_parts(
+        HistoryStore,
+        db,
+        offline=offline,
+        keys="none",
+        base_url=base_url,
+        clock=clock,
+        sleep=sleep,
+        client_options=client_options,
     )
     return TradeHistory(
         client, store, owns=True, clock=clock or time.time, sleep=sleep or time.sleep
@@ -323,10 +339,14 @@ def funding_tracker_from_env(
     from oms.funding import FundingTracker
     from oms.funding_store import FundingStore
 
-    store, client = _with_store(
-        lambda: FundingStore(db if db is not None else paths.history_db()),
-        None
-        if offline
-        else lambda: client_from_env(base_url=base_url, clock=clock, sleep=sleep, **client_options),
+    store, client = _history_parts(
+        FundingStore,
+        db,
+        offline=offline,
+        keys="required",
+        base_url=base_url,
+        clock=clock,
+        sleep=sleep,
+        client_options=client_options,
     )
     return FundingTracker(client, store, owns=True, clock=clock or time.time)
