@@ -140,12 +140,9 @@ class _DeadlineConnection:
             self._ending_headers = False  # only the header block is held, never a body
             self._headers = data
             return
-        held, self._headers = self._headers, None
-        if held is not None:
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                data = held + bytes(data)
-            else:  # a file-like body: http.client reads it in blocks
-                super().send(held)  # type: ignore[misc]
+        if self._headers is not None and isinstance(data, (bytes, bytearray, memoryview)):
+            data, self._headers = self._headers + bytes(data), None
+        self._send_held()  # before a file-like body, which http.client reads in blocks
         super().send(data)  # type: ignore[misc]
 
     def _send_held(self) -> None:
