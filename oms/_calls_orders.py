@@ -27,6 +27,7 @@ from oms.models import (
     DeadMansSwitch,
     Order,
     OrdersPage,
+    WebSocketToken,
 )
 from oms.orders import (
     OrderRequest,
@@ -50,6 +51,12 @@ class OrderCalls(Endpoints):
 
     def balance(self) -> Balance:
         return Balance.from_api(self._call("Balance", {}))
+
+    def websockets_token(self) -> WebSocketToken:
+        """A token for Kraken's authenticated WebSocket v2 (GetWebSocketsToken; the key needs
+        the "WebSocket interface" permission). Use it within ``expires`` seconds to subscribe;
+        a subscription made with it stays. Never logged: it is as good as the key for reading."""
+        return WebSocketToken.from_api(self._call("GetWebSocketsToken", {}))
 
     def add_order(
         self,

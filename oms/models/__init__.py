@@ -70,6 +70,7 @@ from oms.models._orders import (
     Order,
     OrderDescr,
     OrdersPage,
+    WebSocketToken,
 )
 
 __all__ = [
@@ -110,6 +111,7 @@ __all__ = [
     "TimeInForce",
     "TradesPage",
     "Trigger",
+    "WebSocketToken",
     "WithdrawInfo",
     "parse_price",
 ]

@@ -350,3 +350,26 @@ class DeadMansSwitch:
             _rfc3339(_req(r, "currentTime", "CancelAllOrdersAfter"), "currentTime"),
             None if trigger in (None, "", "0", 0) else _rfc3339(trigger, "triggerTime"),
         )
+
+
+@attrs.frozen
+class WebSocketToken:
+    """GetWebSocketsToken's answer: the token that authenticates a WebSocket v2 subscription,
+    and for how many seconds it can be used to make one (a subscription, once made, stays).
+
+    The token is a credential: its repr and str show only that it is there."""
+
+    token: str = attrs.field(repr=False)
+    expires: int
+
+    @classmethod
+    def from_api(cls, result: object) -> WebSocketToken:
+        r = _obj(result, "GetWebSocketsToken")
+        token = _str(_req(r, "token", "GetWebSocketsToken"), "GetWebSocketsToken.token")
+        if not token:
+            raise ResponseShapeError("GetWebSocketsToken.token: empty")
+        expires = _int(_req(r, "expires", "GetWebSocketsToken"), "GetWebSocketsToken.expires")
+        return cls(token, expires)
+
+    def __str__(self) -> str:
+        return f"WebSocketToken(<{len(self.token)} characters>, expires={self.expires})"
