@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -215,6 +215,26 @@ class OrderCache(IntentStore):
         """Insert or update orders in one transaction; returns how many were written."""
         with self._write() as db:
             return upsert_orders(db, orders, synced_at=synced_at, intent_ids=intent_ids)
+
+    def revise_orders(
+        self,
+        txids: Iterable[str],
+        revise: Callable[[Mapping[str, Order]], Iterable[Order]],
+        *,
+        synced_at: float | None,
+    ) -> list[Order]:
+        """Read the cached orders among ``txids``, write the orders ``revise`` makes of them
+        (txid -> cached order), and return those: one write transaction, so nothing else
+        writes in between (a live event moves the order as cached at that very moment)."""
+        with self._write() as db:
+            cached = {
+                o.txid: o
+                for chunk, marks in chunks(dict.fromkeys(txids))
+                for o in _orders(db, f"SELECT * FROM orders WHERE txid IN ({marks})", chunk)  # noqa: S608 -- placeholders only
+            }
+            revised = list(revise(cached))
+            upsert_orders(db, revised, synced_at=synced_at)
+            return revised
 
     def apply_sync(
         self, orders: Iterable[Order], *, synced_at: float, meta: Mapping[str, str]

@@ -243,6 +243,10 @@ def manager_on_sandbox(
     ``nonce_dir`` keeps the throwaway key's nonce file out of the user's data directory.
     """
     shared: dict[str, Any] = {}
+    ws_url = getattr(sandbox, "ws_url", None)
+    if ws_url is not None:
+        # A served sandbox streams too: follow() connects to its WebSocket server.
+        manager_options.setdefault("ws_url", ws_url)
 
     def make_client(opts: dict[str, Any]) -> KrakenClient:
         client, shared["clock"], shared["sleep"] = _sandbox_client(

@@ -80,3 +80,21 @@ def test_import_oms_loads_the_surface_on_first_use(tmp_path: Path) -> None:
     assert manager_loaded
     assert unresolved == []
     assert listed
+
+
+STREAM_PROBE = (
+    "import json, sys\n"
+    "import oms, oms.manager, oms.live.follower, oms.live.stream\n"
+    "from oms.manager import OrderManager\n"
+    "print(json.dumps('websockets' in sys.modules))\n"
+)
+
+
+def test_the_websocket_library_loads_only_when_a_stream_starts(tmp_path: Path) -> None:
+    """Issue #11: a strategy that never follows live pays nothing for the stream."""
+    result = run(STREAM_PROBE, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) is False
+    # The probe can fail: importing the library shows in sys.modules.
+    result = run(f"import websockets.sync.client\n{STREAM_PROBE}", tmp_path)
+    assert json.loads(result.stdout) is True

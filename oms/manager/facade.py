@@ -16,7 +16,7 @@ import functools
 import os
 import time as _time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from oms.account import RANGE_ENV, AccountIdentity, parse_userref_range
@@ -24,8 +24,12 @@ from oms.cache import Group, OrderCache
 from oms.client import KrakenClient
 from oms.conventions import check_dead_mans_switch
 from oms.errors import ValidationError
+from oms.live.follower import OrderUpdate, Subscription
+from oms.live.sightings import Sightings
+from oms.live.stream import StreamStatus
 from oms.manager.cancelling import Canceller
 from oms.manager.counts import RequestCounts
+from oms.manager.following import Following
 from oms.manager.lookup import OrderLookup
 from oms.manager.ownership import Activity, Ownership, Turns
 from oms.manager.placing import Placer, claim_fresh
@@ -92,6 +96,10 @@ class OrderManager:
     uses is one Kraken's ``Time`` confirmed. Before a lookup may prove an order absent,
     Kraken's ``Time`` must confirm the deadline has passed.
 
+    ``ws_url`` is where :meth:`follow` streams from (default ``$OMS_WS_URL``, else Kraken's
+    for Kraken's REST host); ``live_options`` tunes that stream (see
+    :class:`oms.live.stream.ExecutionStream`).
+
     Use :meth:`from_env` (a live account) or :meth:`on_sandbox` (a local exchange) to build
     one with its client in one step; such a manager owns its client (``owns_client``) and
     closes it with itself. If one manager is shared by threads, :meth:`close` waits
@@ -119,6 +127,8 @@ class OrderManager:
         monotonic: Callable[[], float] = _time.monotonic,
         owns_client: bool = False,
         owns_cache: bool | None = None,
+        ws_url: str | None = None,
+        live_options: Mapping[str, Any] | None = None,
     ):
         _check_settings(deadline, max_attempts, lookup_attempts, margin, match_slack)
         if allocator is not None and userref_range is not None:
@@ -168,6 +178,13 @@ class OrderManager:
         self._build_parts(
             turns=Turns(), match_slack=float(match_slack), lookup_attempts=lookup_attempts
         )
+        self.following = Following(
+            **self._common(),
+            lookup=self.lookup,
+            sync=self.tracker.sync,
+            ws_url=ws_url,
+            stream_options=live_options,
+        )
 
     def _default_allocator(self, userref_range: tuple[int, int] | None) -> UserrefAllocator:
         lo, hi = userref_range or (USERREF_MIN, USERREF_MAX)
@@ -175,13 +192,16 @@ class OrderManager:
             return CounterAllocator.for_account(self.account, lo=lo, hi=hi)
         return CounterAllocator(self.cache, lo=lo, hi=hi)
 
-    def _build_parts(self, *, turns: Turns, match_slack: float, lookup_attempts: int) -> None:
-        common: dict[str, Any] = {
+    def _common(self) -> dict[str, Any]:
+        return {
             "client": self.client,
             "cache": self.cache,
             "time": self.time,
             "counts": self.requests,
         }
+
+    def _build_parts(self, *, turns: Turns, match_slack: float, lookup_attempts: int) -> None:
+        common = self._common()
         self.lookup = OrderLookup(
             self.client,
             self.cache,
@@ -189,6 +209,7 @@ class OrderManager:
             self.requests,
             match_slack=match_slack,
             attempts=lookup_attempts,
+            sightings=Sightings(),
         )
         self.recovery = Recovery(self.cache, self.lookup, self.time, self.ownership)
         self.recorder = Recorder(self.cache, self.time, self.recovery)
@@ -227,6 +248,7 @@ class OrderManager:
         constructors build it); otherwise it stays fully usable.
         """
         self._activity.close()
+        self.following.stop()
         self._release()
         if self._owns_allocator:
             close = getattr(self.allocator, "close", None)
@@ -348,6 +370,28 @@ class OrderManager:
     # --- cancels -------------------------------------------------------------------------
 
     @_busy
+    @_busy
+    def follow(
+        self,
+        callback: Callable[[OrderUpdate], object] | None = None,
+        *,
+        group: Group | int | None = None,
+        userref: int | None = None,
+        wait: float | None = 10.0,
+    ) -> Subscription:
+        """Follow orders live (WebSocket v2 ``executions``): each event updates the cache in
+        one transaction, then reaches the subscription: ``callback(update)`` in the stream's
+        thread, or iterate the :class:`~oms.live.Subscription`; every order, a ``group``'s or
+        one ``userref``'s. The first call starts the stream (waiting up to ``wait`` s for it to
+        be live); it reconnects by itself and stops with :meth:`close`. See docs/live.rst."""
+        return self.following.follow(callback, group=group, userref=userref, wait=wait)
+
+    @property
+    def stream_status(self) -> StreamStatus | None:
+        """Whether the live stream is live, since when, its gaps and reconnects (``None``:
+        :meth:`follow` was never called)."""
+        return self.following.status
+
     def cancel(self, txid: str) -> CancelResult:
         """Cancel one order by txid; the cache then gets the order as Kraken has it (a partly
         filled order keeps what it executed).

@@ -2,7 +2,9 @@
 
 An order answers an intent only if every field the intent fixed agrees and it did not open
 before the request could have been sent (:meth:`OrderLookup.matches`); it is looked for only
-once Kraken's clock is past the intent's deadline, so a miss proves the order absent.
+once Kraken's clock is past the intent's deadline, so a miss proves the order absent. While
+a live stream runs (:mod:`oms.live`), the order may be *found* sooner: the first executions
+event that answers the intent resolves it; absence is still only ever proven this way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from oms.cache import OrderCache
 from oms.client import KrakenClient
 from oms.errors import InvalidOrder, OmsError, UnknownOrder
 from oms.intents import Intent, IntentState
+from oms.live.sightings import Sightings
 from oms.manager.counts import PAGE_SIZE, RequestCounts, requests_for
 from oms.manager.timing import KrakenTime
 from oms.models import Order
@@ -54,7 +57,11 @@ class OrderLookup:
         *,
         match_slack: float,
         attempts: int,
+        sightings: Sightings | None = None,
     ):
+        #: Orders a live stream has just seen (:mod:`oms.live`): while one is live, an
+        #: ambiguous placement is resolved by the first event that answers it.
+        self.sightings = sightings if sightings is not None else Sightings()
         self.client = client
         self.cache = cache
         self.time = time
@@ -108,6 +115,10 @@ class OrderLookup:
         absent. Raises :class:`Undecided` if the exchange could not be asked, or its clock
         could not be read (an absence seen before the deadline would prove nothing)."""
         assert intent.deadline is not None
+        if wait and self.sightings.live:
+            sighted = self._sighted(intent)
+            if sighted is not None:
+                return sighted
         if wait:
             try:
                 self.time.wait_past(intent.deadline)
@@ -133,6 +144,22 @@ class OrderLookup:
             if current is not None and current.state is IntentState.PLACED:
                 # Resolved by someone else meanwhile; report what they found.
                 return self.cache.order(current.txid) if current.txid else order
+        return None
+
+    def _sighted(self, intent: Intent) -> Order | None:
+        """The live stream's order for ``intent``, adopted, if one comes before the deadline
+        passes (by the estimate of Kraken's clock; REST proves absence after it)."""
+        assert intent.deadline is not None
+        left = intent.deadline + self.time.margin - self.time.local_now()
+        order = self.sightings.wait_for(lambda o: self.matches(intent, o), timeout=left)
+        if order is None:
+            return None
+        if self.cache.adopt(intent.id, order, synced_at=self.time.now()):
+            logger.info("intent %s adopted %s, seen on the live stream", intent.id, order.txid)
+            return order
+        current = self.cache.intent(intent.id)
+        if current is not None and current.state is IntentState.PLACED and current.txid:
+            return self.cache.order(current.txid) or order
         return None
 
     def query_known(self, txids: Sequence[str]) -> tuple[list[Order], dict[str, str]]:

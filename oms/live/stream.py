@@ -1,0 +1,295 @@
+"""One authenticated Kraken WebSocket v2 connection, kept alive: the ``executions`` channel.
+
+:class:`ExecutionStream` runs a thread that connects, subscribes with a fresh token, and hands
+every executions message to its owner in order. It never decides what a message means for
+the cache; it says when the owner must not trust the stream alone any more:
+
+- ``on_resync(reason)`` after each (re)subscription's snapshot and at each sequence gap: events
+  may have been missed, so the owner reconciles through REST before the next message is read;
+- silence (no message, not even a heartbeat, for ``silence`` seconds), a closed connection or a
+  refused subscription end the connection; it is made again after a capped, jittered backoff.
+
+``websockets`` is imported when the thread starts, not before (``import oms`` stays cheap).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from oms._version import USER_AGENT
+from oms.errors import ValidationError
+
+__all__ = ["KRAKEN_WS_AUTH_URL", "ExecutionStream", "StreamStatus", "backoff_delay"]
+
+logger = logging.getLogger("oms.live")
+
+#: Kraken's authenticated WebSocket v2 endpoint.
+KRAKEN_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
+
+
+@attrs.frozen
+class StreamStatus:
+    """Where a stream stands. ``live`` is true from a subscription's snapshot (and the REST
+    reconciliation after it) until the connection ends; ``since`` is when (local unix time) it
+    last became live. ``last_message_at`` counts heartbeats too."""
+
+    live: bool
+    since: float | None
+    connections: int
+    reconnects: int
+    gaps: int
+    resyncs: int
+    last_message_at: float | None
+    last_error: str | None
+
+
+def backoff_delay(failures: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds to wait before connection attempt ``failures + 1``: "full jitter", a uniform
+    draw below ``min(cap, base * 2**failures)``, so many clients cut off at once do not all
+    come back in the same instant. The first retry after a working connection waits little."""
+    return rng.uniform(0.0, min(cap, base * 2.0 ** min(failures, 32)))
+
+
+def check_ws_url(url: str) -> str:
+    """Refuse a URL the token must not travel to: anything but ``wss://``, except plain
+    ``ws://`` to this machine (the sandbox)."""
+    from oms.transport import _is_loopback
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "wss" and parts.hostname:
+        return url
+    if parts.scheme == "ws" and _is_loopback(parts.hostname):
+        return url
+    raise ValidationError(
+        f"a WebSocket URL must be wss:// (or ws:// to this machine), got {url!r}",
+        field="ws_url",
+        rule="wss",
+    )
+
+
+class _Reconnect(Exception):
+    """The connection is to be given up and made again (the reason is the message)."""
+
+
+class ExecutionStream:
+    """The thread that keeps one ``executions`` subscription alive (see the module doc).
+
+    ``token`` returns a fresh token (a REST ``GetWebSocketsToken``) for each connection;
+    ``on_message`` gets each decoded executions message (numbers as :class:`Decimal`);
+    ``on_resync`` is called, in the stream's thread, when the owner must reconcile.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: Callable[[], str],
+        *,
+        on_message: Callable[[Mapping[str, Any]], None],
+        on_resync: Callable[[str], None],
+        silence: float = 10.0,
+        backoff: tuple[float, float] = (0.5, 30.0),
+        open_timeout: float = 10.0,
+        snap_trades: bool = False,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        if not silence > 0:
+            raise ValidationError("silence must be a positive number of seconds", field="silence")
+        self.url = check_ws_url(url)
+        self._token = token
+        self._on_message = on_message
+        self._on_resync = on_resync
+        self.silence = float(silence)
+        self._base, self._cap = backoff
+        self.open_timeout = open_timeout
+        self.snap_trades = snap_trades
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._ws: Any = None
+        self._req_id = 0
+        self._expected: int | None = None
+        self._status = StreamStatus(False, None, 0, 0, 0, 0, None, None)
+        self._became_live = threading.Condition(self._lock)
+
+    def __repr__(self) -> str:
+        return f"ExecutionStream({self.url!r}, live={self._status.live})"
+
+    # --- public ---------------------------------------------------------------------------
+
+    @property
+    def status(self) -> StreamStatus:
+        with self._lock:
+            return self._status
+
+    def start(self) -> ExecutionStream:
+        """Start the thread (once); returns self."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"oms-live:{self.url}", daemon=True
+                )
+                self._thread.start()
+        return self
+
+    def wait_live(self, timeout: float | None = None) -> bool:
+        """Block until the stream is live (or ``timeout`` seconds pass); whether it is."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not self._status.live and not self._stopping.is_set():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._became_live.wait(left)
+            return self._status.live
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the connection and end the thread (waits up to ``timeout`` seconds)."""
+        self._stopping.set()
+        ws = self._ws
+        if ws is not None:
+            try:
+                ws.close()
+            except Exception:  # closing a connection that already broke
+                logger.debug("closing the WebSocket failed", exc_info=True)
+        with self._lock:
+            self._became_live.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def drop(self) -> None:
+        """Close the current connection as if the network had (it is made again)."""
+        ws = self._ws
+        if ws is not None:
+            ws.close()
+
+    # --- the thread -----------------------------------------------------------------------
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            self._status = attrs.evolve(self._status, **changes)
+            if changes.get("live"):
+                self._became_live.notify_all()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                self._connect_once()
+                failures = 0
+            except Exception as exc:  # every failure means "connect again"
+                if self._stopping.is_set():
+                    break
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                logger.warning("WebSocket connection to %s ended: %s", self.url, reason)
+                self._set(last_error=reason)
+                failures += 1
+            finally:
+                self._ws = None
+                self._set(live=False)
+            if self._stopping.is_set():
+                break
+            self._set(reconnects=self._status.reconnects + 1)
+            self._stopping.wait(
+                backoff_delay(failures, base=self._base, cap=self._cap, rng=self._rng)
+            )
+
+    def _connect_once(self) -> None:
+        from websockets.sync.client import connect
+
+        token = self._token()
+        ssl_context = None
+        if self.url.startswith("wss:"):
+            from oms.transport._tls import make_ssl_context
+
+            ssl_context = make_ssl_context()
+        with connect(
+            self.url,
+            ssl=ssl_context,
+            open_timeout=self.open_timeout,
+            close_timeout=1.0,
+            user_agent_header=USER_AGENT,
+            max_size=2**24,
+            compression=None,
+        ) as ws:
+            self._ws = ws
+            self._expected = None
+            self._set(connections=self._status.connections + 1)
+            if self._stopping.is_set():
+                return
+            self._subscribe(ws, token)
+            self._read(ws)
+
+    def _subscribe(self, ws: Any, token: str) -> None:
+        self._req_id += 1
+        params = {
+            "channel": "executions",
+            "token": token,
+            "snap_orders": True,
+            "snap_trades": self.snap_trades,
+            "order_status": True,
+        }
+        ws.send(json.dumps({"method": "subscribe", "params": params, "req_id": self._req_id}))
+
+    def _read(self, ws: Any) -> None:
+        while not self._stopping.is_set():
+            try:
+                raw = ws.recv(timeout=self.silence)
+            except TimeoutError:
+                raise _Reconnect(f"no message for {self.silence:g} s (no heartbeat)") from None
+            self._set(last_message_at=self._clock())
+            message = json.loads(raw, parse_float=Decimal)
+            if isinstance(message, dict):
+                self._handle(message)
+
+    def _handle(self, message: Mapping[str, Any]) -> None:
+        if message.get("method") == "subscribe":
+            if message.get("success") is not True:
+                raise _Reconnect(f"subscription refused: {message.get('error')!s}")
+            return
+        if message.get("channel") != "executions":
+            return  # status, heartbeat, pong: their arrival is what counts
+        kind = message.get("type")
+        sequence = message.get("sequence")
+        if kind == "snapshot":
+            self._on_message(message)
+            self._expected = _next(sequence)
+            self._resync("subscribed: events may have been missed before the snapshot")
+            self._set(live=True, since=self._clock())
+            return
+        if kind != "update":
+            return
+        if self._expected is not None and isinstance(sequence, int) and sequence != self._expected:
+            self._set(gaps=self._status.gaps + 1)
+            logger.warning(
+                "executions sequence jumped from %s to %s: reconciling through REST",
+                self._expected - 1,
+                sequence,
+            )
+            self._on_message(message)
+            self._expected = _next(sequence)
+            self._resync(f"sequence gap before {sequence}")
+            return
+        self._on_message(message)
+        self._expected = _next(sequence)
+
+    def _resync(self, reason: str) -> None:
+        self._set(resyncs=self._status.resyncs + 1)
+        self._on_resync(reason)
+
+
+def _next(sequence: object) -> int | None:
+    return sequence + 1 if isinstance(sequence, int) and not isinstance(sequence, bool) else None
