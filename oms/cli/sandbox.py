@@ -1,8 +1,9 @@
 """``oms sandbox``: run the local Kraken-protocol exchange, and steer a running one.
 
 ``oms sandbox`` serves until SIGINT/SIGTERM. When it is ready it prints exactly one JSON line,
-``{"base_url": ..., "key": ..., "secret": ...}``, so a script can start it and read where to
-connect. ``oms sandbox fault|clock|advance`` talk to a running sandbox's admin API.
+``{"base_url": ..., "ws_url": ..., "key": ..., "secret": ...}``, so a script can start it and
+read where to connect (REST at ``base_url``, WebSocket v2 at ``ws_url``).
+``oms sandbox fault|clock|advance`` talk to a running sandbox's admin API.
 """
 
 from __future__ import annotations
@@ -118,8 +119,9 @@ def sandbox(
 ) -> None:
     """Run a local exchange that speaks Kraken's spot REST protocol.
 
-    Prints one JSON line {"base_url", "key", "secret"} when ready, then serves until
-    Ctrl-C or SIGTERM (exit status 0). Point any Kraken client at base_url.
+    Prints one JSON line {"base_url", "ws_url", "key", "secret"} when ready, then serves
+    until Ctrl-C or SIGTERM (exit status 0). Point any Kraken client at base_url, and a
+    WebSocket v2 client at ws_url.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -163,7 +165,12 @@ def sandbox(
             # --key if given, else the first account (generated, or the oldest in --state);
             # --account only ever adds accounts besides it.
             first = sb.credentials_for(key if key is not None else 0)
-            line = {"base_url": sb.base_url, "key": first.key, "secret": first.secret}
+            line = {
+                "base_url": sb.base_url,
+                "ws_url": sb.ws_url,
+                "key": first.key,
+                "secret": first.secret,
+            }
             click.echo(json.dumps(line))
             sys.stdout.flush()
             while not stop.wait(0.5):

@@ -32,6 +32,7 @@ from oms.sandbox.server import TICK_INTERVAL, SandboxServer, admin_request
 
 if TYPE_CHECKING:
     from oms.client import KrakenClient
+    from oms.sandbox.websocket import SandboxWebSocket
 
 __all__ = [
     "DEFAULT_BALANCES",
@@ -169,12 +170,16 @@ class Sandbox:
         exchange: Exchange | None = None,
         allow_remote: bool = False,
         tick: float | None = TICK_INTERVAL,
+        websocket: bool = True,
     ) -> Sandbox:
         """Start an HTTP server for a new (or the given) exchange in a background thread.
 
         On the system clock the exchange also advances by itself every ``tick`` seconds
         (see :class:`SandboxServer`), so timers fire on time without a request. Use it as a
         context manager (or call :meth:`close`) to stop the server and its ticker.
+
+        It also serves Kraken's WebSocket v2 at :attr:`ws_url` (``websocket=False``: not);
+        its faults are :attr:`ws` methods (see ``docs/sandbox.rst``).
         """
         if exchange is None:
             exchange = cls.build_exchange(seed=seed, clock=clock, accounts=accounts, config=config)
@@ -188,6 +193,7 @@ class Sandbox:
             port=port,
             allow_remote=allow_remote,
             tick=tick,
+            websocket=websocket,
         ).start()
         return cls(
             exchange,
@@ -224,6 +230,25 @@ class Sandbox:
         )
 
     # -- what users need ---------------------------------------------------------------
+
+    @property
+    def ws(self) -> SandboxWebSocket:
+        """The WebSocket v2 server of a served sandbox (faults: ``sb.ws.drop()``, ...)."""
+        ws = self.server.ws if self.server is not None else None
+        if ws is None:
+            raise RuntimeError("this sandbox serves no WebSocket (use Sandbox.serve())")
+        return ws
+
+    @property
+    def ws_url(self) -> str | None:
+        """``ws://127.0.0.1:PORT/v2`` of a served sandbox; None in process."""
+        return self.server.ws_url if self.server is not None else None
+
+    def ws_token(self, account: int | str = 0) -> str:
+        """A fresh WebSocket token for an account, issued by the exchange as
+        GetWebSocketsToken would (bound to that account, good for 900 s)."""
+        key = self.credentials_for(account).key
+        return self.exchange.issue_ws_token(key)
 
     @property
     def clock(self) -> Clock:

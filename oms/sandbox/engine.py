@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -126,6 +126,9 @@ class Exchange:
         #: Raise engine bugs instead of answering ``EGeneral:Internal error`` (for tests).
         self.propagate_errors = False
         self._lock = threading.RLock()
+        #: Called (under the lock) after every request and every advance: the WebSocket
+        #: feed registers here while it has subscribers, and only then.
+        self.observers: list[Callable[[], None]] = []
         self.assets = AssetTable(assets)
         for pair in market.pairs:
             self.assets.ensure(pair.base)
@@ -159,6 +162,20 @@ class Exchange:
 
     def __repr__(self) -> str:
         return f"Exchange(accounts={len(self.accounts)}, clock={self.clock!r})"
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The one lock around all state (re-entrant); hold it to read a consistent view."""
+        return self._lock
+
+    def _notify(self) -> None:
+        for observer in list(self.observers):
+            try:
+                observer()
+            except Exception:
+                if self.propagate_errors:
+                    raise
+                logger.exception("sandbox observer failed")
 
     # -- Python API ----------------------------------------------------------------------
 
@@ -293,6 +310,11 @@ class Exchange:
             acct = self._account(key)
             return {t: self.trading.info(o) for t, o in acct.open.items()}
 
+    def issue_ws_token(self, key: str) -> str:
+        """A WebSocket token for the account ``key`` (what GetWebSocketsToken hands out)."""
+        with self._lock:
+            return str(self.private.ws_token(self._account(key), self.clock.time())["token"])
+
     def check_invariants(self) -> None:
         """Raise AssertionError if the books do not add up (used by the property tests)."""
         with self._lock:
@@ -308,6 +330,8 @@ class Exchange:
             now = self.clock.time()
             self.trading.advance(now)
             self.funding.advance(now)
+            if self.observers:
+                self._notify()
 
     # -- the protocol --------------------------------------------------------------------
 
@@ -322,6 +346,9 @@ class Exchange:
                     raise
                 logger.exception("sandbox engine error on %s", request.path)
                 return _json_response(errors=["EGeneral:Internal error"])
+            finally:
+                if self.observers:
+                    self._notify()
 
     def _handle(self, request: SandboxRequest) -> SandboxResponse:
         headers = request.headers

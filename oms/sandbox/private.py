@@ -27,12 +27,49 @@ from oms.sandbox.public import PublicApi
 from oms.sandbox.trading import MarketLike, Trading
 from oms.sandbox.validation import OrderSpec, parse_deadline, parse_order
 
-__all__ = ["PrivateApi"]
+__all__ = ["WS_TOKEN_TTL", "PrivateApi", "WsTokens"]
+
+#: Seconds a WebSocket token may wait for its first subscription (GetWebSocketsToken).
+WS_TOKEN_TTL = 900
 
 _DIGITS = re.compile(r"-?[0-9]{1,11}")
 _PAGE = 50
 
 Handler = Callable[[Account, Params, float, float], Any]
+
+
+class WsTokens:
+    """Tokens GetWebSocketsToken handed out: token -> (account key, issue time, used).
+
+    As on Kraken, a token must be used within :data:`WS_TOKEN_TTL` seconds (exchange
+    clock); once a subscription used it, it stays good. Unused stale tokens are forgotten
+    when the next one is issued. Only touched under the exchange lock.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[str, float, bool]] = {}
+
+    def issue(self, token: str, key: str, now: float) -> None:
+        stale = [
+            t for t, (_, at, used) in self._tokens.items() if not used and now - at > WS_TOKEN_TTL
+        ]
+        for t in stale:
+            del self._tokens[t]
+        self._tokens[token] = (key, now, False)
+
+    def account(self, token: str, now: float) -> str | None:
+        """The account a still-valid ``token`` belongs to, or None."""
+        found = self._tokens.get(token)
+        if found is None:
+            return None
+        key, at, used = found
+        return key if used or now - at <= WS_TOKEN_TTL else None
+
+    def use(self, token: str) -> None:
+        """A subscription used ``token``: it no longer expires."""
+        found = self._tokens.get(token)
+        if found is not None:
+            self._tokens[token] = (found[0], found[1], True)
 
 
 class PrivateApi:
@@ -56,6 +93,7 @@ class PrivateApi:
         self.ids = ids
         self.market = market
         self._config = config
+        self.ws_tokens = WsTokens()
         self.methods: dict[str, Handler] = {
             "Balance": self._balance,
             "BalanceEx": self._balance_ex,
@@ -377,5 +415,10 @@ class PrivateApi:
         return out
 
     def _ws_token(self, acct: Account, p: Params, now: float, received: float) -> Any:
+        return self.ws_token(acct, now)
+
+    def ws_token(self, acct: Account, now: float) -> dict[str, Any]:
+        """Issue a WebSocket token bound to ``acct``: GetWebSocketsToken's result."""
         token = base64.b64encode(bytes.fromhex(self.ids.hex("ws-token", 24))).decode()
-        return {"token": token, "expires": 900}
+        self.ws_tokens.issue(token, acct.key, now)
+        return {"token": token, "expires": WS_TOKEN_TTL}

@@ -25,7 +25,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -34,6 +34,9 @@ from oms._version import __version__
 from oms.sandbox.clock import ManualClock, SystemClock
 from oms.sandbox.engine import Exchange, SandboxRequest
 from oms.sandbox.faults import Fault, Faults, method_of
+
+if TYPE_CHECKING:
+    from oms.sandbox.websocket import SandboxWebSocket
 
 __all__ = ["TICK_INTERVAL", "SandboxServer", "admin_request", "is_loopback_host"]
 
@@ -269,6 +272,7 @@ class SandboxServer:
         port: int = 0,
         allow_remote: bool = False,
         tick: float | None = TICK_INTERVAL,
+        websocket: bool = True,
     ):
         if not allow_remote and not is_loopback_host(host):
             raise ValueError(
@@ -285,6 +289,10 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
         self._serving = False
+        #: The WebSocket v2 server (:class:`oms.sandbox.websocket.SandboxWebSocket`), made
+        #: when serving starts unless ``websocket=False``.
+        self.ws: SandboxWebSocket | None = None
+        self._want_ws = websocket
 
     def __repr__(self) -> str:
         return f"SandboxServer({self.base_url!r})"
@@ -305,6 +313,18 @@ class SandboxServer:
         return f"http://{host}:{self.port}"
 
     @property
+    def ws_url(self) -> str | None:
+        """``ws://HOST:PORT/v2`` of the WebSocket v2 server, once serving (else None)."""
+        return self.ws.url if self.ws is not None else None
+
+    def _start_ws(self) -> None:
+        if self._want_ws and self.ws is None and not self.stopping.is_set():
+            # Imported here: `websockets` is loaded only by a sandbox that serves.
+            from oms.sandbox.websocket import SandboxWebSocket
+
+            self.ws = SandboxWebSocket(self.exchange, host=self.host).start()
+
+    @property
     def ticking(self) -> bool:
         """Whether the background thread advancing the exchange runs."""
         return self._ticker is not None and self._ticker.is_alive()
@@ -320,12 +340,14 @@ class SandboxServer:
                 daemon=True,
             )
             self._thread.start()
+            self._start_ws()
             self._start_ticker()
         return self
 
     def serve_forever(self) -> None:
         """Serve in this thread until :meth:`stop` is called (from another thread)."""
         self._serving = True
+        self._start_ws()
         self._start_ticker()
         self._httpd.serve_forever(poll_interval=0.05)
 
@@ -354,8 +376,10 @@ class SandboxServer:
 
     def stop(self) -> None:
         """Stop accepting, close open connections (waking delayed answers) and the socket,
-        and stop the clock ticker."""
+        and stop the clock ticker and the WebSocket server (closing its connections)."""
         self.stopping.set()
+        if self.ws is not None:
+            self.ws.stop()
         if self._serving:
             # shutdown() waits for serve_forever to return: never call it if nothing serves.
             self._httpd.shutdown()
@@ -393,6 +417,9 @@ class SandboxServer:
             ("POST", "/clock"): self._admin_set_clock,
             ("POST", "/advance"): self._admin_advance,
             ("GET", "/state"): lambda _: (200, self.exchange.snapshot()),
+            ("GET", "/ws"): lambda _: (200, self._websocket().status()),
+            ("POST", "/ws/faults"): self._admin_ws_faults,
+            ("DELETE", "/ws/faults"): self._admin_ws_clear,
         }
         handler = routes.get((verb, path))
         if handler is not None:
@@ -410,6 +437,7 @@ class SandboxServer:
             "base_url": self.base_url,
             "time": clock.time(),
             "manual_clock": isinstance(clock, ManualClock),
+            "ws_url": self.ws_url,
             "pairs": [p.pair_id for p in self.exchange.market.pairs],
             "faults": self.faults.to_list(),
         }
@@ -427,6 +455,21 @@ class SandboxServer:
     def _admin_clear_faults(self, payload: Any) -> tuple[int, Any]:
         self.faults.clear()
         return 200, {"rules": []}
+
+    def _websocket(self) -> SandboxWebSocket:
+        if self.ws is None:
+            raise _AdminError(409, "this sandbox serves no WebSocket")
+        return self.ws
+
+    def _admin_ws_faults(self, payload: Any) -> tuple[int, Any]:
+        items = payload if isinstance(payload, list) else [payload]
+        if not all(isinstance(item, dict) for item in items):
+            raise _AdminError(400, "post a websocket fault object or a list of them")
+        return 201, {"faults": self._websocket().add_faults(items)}
+
+    def _admin_ws_clear(self, payload: Any) -> tuple[int, Any]:
+        self._websocket().clear_faults()
+        return 200, {"faults": []}
 
     def _admin_clock(self, payload: Any) -> tuple[int, Any]:
         clock = self.exchange.clock
