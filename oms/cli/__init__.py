@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "sync": "oms.cli.orders:sync",
     "ticker": "oms.cli.market:ticker",
     "trades": "oms.cli.history:trades",
+    "watch": "oms.cli.watch:watch",
 }
 
 

@@ -28,13 +28,23 @@ WS_URL_ENV = "OMS_WS_URL"
 
 def default_ws_url(base_url: str) -> str:
     """Where the stream of the exchange at ``base_url`` is: ``$OMS_WS_URL`` if set, Kraken's
-    authenticated endpoint for Kraken's REST host; any other exchange must be named."""
+    authenticated endpoint for Kraken's REST host, a local sandbox's own WebSocket server
+    (its admin API says where); any other exchange must be named."""
     named = os.environ.get(WS_URL_ENV)
     if named:
         return named
     host = urllib.parse.urlsplit(base_url).hostname or ""
     if host == "api.kraken.com":
         return KRAKEN_WS_AUTH_URL
+    from oms.sandbox.server import admin_request, is_loopback_host
+
+    if is_loopback_host(host):
+        try:
+            served = admin_request(base_url, "", timeout=5.0).get("ws_url")
+        except (OSError, RuntimeError, ValueError, AttributeError):
+            served = None
+        if served:
+            return str(served)
     raise ValidationError(
         f"which WebSocket v2 URL serves {base_url}? Pass ws_url= (a served sandbox has "
         f"sb.ws_url) or set {WS_URL_ENV}",
