@@ -60,9 +60,7 @@ def test_a_pending_new_entry_describes_the_order_as_rest_would() -> None:
 
 
 def test_a_sparse_update_cannot_describe_an_unknown_order() -> None:
-    sparse = parsed(
-        {"order_id": "OX", "exec_type": "new", "order_status": "new", "timestamp": T0}
-    )
+    sparse = parsed({"order_id": "OX", "exec_type": "new", "order_status": "new", "timestamp": T0})
     assert order_from_event(sparse, "XBTUSD") is None
 
 

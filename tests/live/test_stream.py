@@ -63,7 +63,8 @@ def ack(ws: ServerConnection, *, success: bool = True, error: str | None = None)
 
 def executions(ws: ServerConnection, kind: str, sequence: int, txid: str = "O1") -> None:
     entry = {"order_id": txid, "exec_type": "new", "order_status": "new"}
-    ws.send(json.dumps({"channel": "executions", "type": kind, "data": [entry], "sequence": sequence}))
+    message = {"channel": "executions", "type": kind, "data": [entry], "sequence": sequence}
+    ws.send(json.dumps(message))
 
 
 class Recorder:
