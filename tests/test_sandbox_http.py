@@ -428,7 +428,8 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     line = _read_line(proc)
     info: dict[str, str] = json.loads(line)
     assert set(info) == {"base_url", "ws_url", "key", "secret"}
-    assert info["ws_url"].startswith("ws://127.0.0.1:") and info["ws_url"].endswith("/v2")
+    assert info["ws_url"].startswith("ws://127.0.0.1:")
+    assert info["ws_url"].endswith("/v2")
     return proc, info
 
 
