@@ -44,6 +44,8 @@ OPEN_STATUSES = (OrderStatus.PENDING, OrderStatus.OPEN)
 #: Statuses of orders that are done.
 CLOSED_STATUSES = (OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
 CLOSED_VALUES = frozenset(s.value for s in CLOSED_STATUSES)
+# How far along its life an order is: it only ever moves forward.
+_RANK = {"pending": 0, "open": 1, **dict.fromkeys(CLOSED_VALUES, 2)}
 OPEN_VALUES = frozenset(s.value for s in OPEN_STATUSES)
 
 #: The columns an order writes, in :func:`order_row`'s order (``intent_id`` only when known).
@@ -310,9 +312,10 @@ def _to_write(
             written.append(row)
             continue
         _refuse_rewrite((cached[_STATUS], cached[_USERREF], cached[_PAIR], cached[_SIDE]), row)
-        # A closed order never reopens: an "open" row read before it closed (an OpenOrders
-        # answer older than the ClosedOrders one) must not overwrite the final state.
-        if row[_STATUS] not in CLOSED_VALUES and cached[_STATUS] in CLOSED_VALUES:
+        # An order never goes back: a closed one never reopens (an OpenOrders answer older
+        # than the ClosedOrders one), an open one is never pending again (a placement's
+        # answer, or a live event, landing after a newer one).
+        if _RANK.get(row[_STATUS], 0) < _RANK.get(cached[_STATUS], 0):
             continue
         # A sync reads back mostly what is cached: rewriting it would only cost index work.
         if _up_to_date(row, cached, ids.get(txid)):

@@ -9,6 +9,10 @@ the cache; it says when the owner must not trust the stream alone any more:
 - silence (no message, not even a heartbeat, for ``silence`` seconds), a closed connection or a
   refused subscription end the connection; it is made again after a capped, jittered backoff.
 
+A token is asked for (REST ``GetWebSocketsToken``, one point of the REST counter) when there is
+none yet, when the last one is older than ``token_reuse`` seconds (Kraken's must be used within
+15 minutes), or when a subscription with it was refused; otherwise a reconnection reuses it.
+
 ``websockets`` is imported when the thread starts, not before (``import oms`` stays cheap).
 """
 
@@ -100,6 +104,7 @@ class ExecutionStream:
         backoff: tuple[float, float] = (0.5, 30.0),
         open_timeout: float = 10.0,
         snap_trades: bool = False,
+        token_reuse: float = 600.0,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ):
@@ -113,6 +118,8 @@ class ExecutionStream:
         self._base, self._cap = backoff
         self.open_timeout = open_timeout
         self.snap_trades = snap_trades
+        self.token_reuse = token_reuse
+        self._held: tuple[str, float] | None = None  # (token, when it was fetched: monotonic)
         self._rng = rng or random.Random()
         self._clock = clock
         self._stopping = threading.Event()
@@ -207,10 +214,18 @@ class ExecutionStream:
                 backoff_delay(failures, base=self._base, cap=self._cap, rng=self._rng)
             )
 
+    def _fresh_token(self) -> str:
+        held = self._held
+        if held is not None and time.monotonic() - held[1] < self.token_reuse:
+            return held[0]
+        token = self._token()
+        self._held = (token, time.monotonic())
+        return token
+
     def _connect_once(self) -> None:
         from websockets.sync.client import connect
 
-        token = self._token()
+        token = self._fresh_token()
         ssl_context = None
         if self.url.startswith("wss:"):
             from oms.transport._tls import make_ssl_context
@@ -258,6 +273,7 @@ class ExecutionStream:
     def _handle(self, message: Mapping[str, Any]) -> None:
         if message.get("method") == "subscribe":
             if message.get("success") is not True:
+                self._held = None  # the next connection asks for a new token
                 raise _Reconnect(f"subscription refused: {message.get('error')!s}")
             return
         if message.get("channel") != "executions":

@@ -154,6 +154,8 @@ class OrderLookup:
         order = self.sightings.wait_for(lambda o: self.matches(intent, o), timeout=left)
         if order is None:
             return None
+        # The stream may have moved it on since (pending, then open): adopt it as cached.
+        order = self.cache.order(order.txid) or order
         if self.cache.adopt(intent.id, order, synced_at=self.time.now()):
             logger.info("intent %s adopted %s, seen on the live stream", intent.id, order.txid)
             return order

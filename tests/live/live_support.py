@@ -52,4 +52,5 @@ def assert_cache_matches_exchange(manager: OrderManager, txids: list[str]) -> No
     what it already sent); fails with both views if it does not."""
     truth = exchange_view(manager, txids)
     settle(lambda: cache_view(manager, txids) == truth)
-    assert cache_view(manager, txids) == truth
+    cached = cache_view(manager, txids)
+    assert cached == truth, f"cache {cached} != exchange {truth}"

@@ -15,25 +15,38 @@ from live_support import FAR, assert_cache_matches_exchange, settle
 from oms.live.follower import OrderUpdate
 from oms.manager import OrderManager
 from oms.orders import OrderRequest
-from oms.sandbox import ManualClock, Sandbox
+from oms.ratelimit import RateLimiter
+from oms.sandbox import ManualClock, Sandbox, SandboxConfig
 
 T0 = 1_800_000_000.0
-LIVE = {"silence": 1.0, "backoff": (0.01, 0.1)}
+# Heartbeats come every second: 2.5 s without one is a silent connection.
+LIVE = {"silence": 2.5, "backoff": (0.01, 0.1)}
 
 
 def limit(side: str, price: Decimal, volume: str = "0.01") -> OrderRequest:
     return OrderRequest(pair="XBTUSD", side=side, ordertype="limit", volume=volume, price=price)
 
 
+# Every (re)subscription is reconciled through REST: a test that drops the connection five
+# times in a second would otherwise wait for the REST counter to decay (that pacing is the
+# rate limiter's business, tested elsewhere).
+UNLIMITED = SandboxConfig(rest_rate_limit=False, trading_rate_limit=False)
+PRIVATE = ("OpenOrders", "QueryOrders", "GetWebSocketsToken", "Balance", "CancelOrder")
+
+
 @pytest.fixture
 def sb() -> Iterator[Sandbox]:
-    with Sandbox.serve(seed=21) as served:
+    with Sandbox.serve(seed=21, config=UNLIMITED) as served:
         yield served
 
 
 @pytest.fixture
 def manager(sb: Sandbox, tmp_path: Path) -> Iterator[OrderManager]:
-    with OrderManager.on_sandbox(sb, tmp_path / "orders.db", live_options=LIVE) as m:
+    # The client's own pacing off too (its costs 0), for the same reason.
+    free = RateLimiter(history_cost=0, costs=dict.fromkeys(PRIVATE, 0))
+    with OrderManager.on_sandbox(
+        sb, tmp_path / "orders.db", live_options=LIVE, client_options={"rate_limiter": free}
+    ) as m:
         yield m
 
 
@@ -41,10 +54,9 @@ def last_price(sb: Sandbox) -> Decimal:
     return Decimal(sb.client().ticker("XBTUSD")["XXBTZUSD"].last)
 
 
-def fill(sb: Sandbox, price: Decimal, volume: str) -> None:
-    """A market trade through ``price``: resting orders there fill (as the tick matches)."""
-    sb.market.trade("XXBTZUSD", str(price), volume, at=sb.clock.time())
-    sb.exchange.advance()
+def market(side: str, volume: str = "0.01") -> OrderRequest:
+    """An order that fills at once (as taker): a trade, then filled."""
+    return OrderRequest(pair="XBTUSD", side=side, ordertype="market", volume=volume)
 
 
 def test_every_event_reaches_the_cache_first_then_the_strategy(
@@ -63,25 +75,25 @@ def test_every_event_reaches_the_cache_first_then_the_strategy(
     status = manager.stream_status
     assert status is not None
     assert status.live
-    price = last_price(sb) - 1000
-    placed = manager.place(limit("buy", price, "0.02"))
-    assert placed.txid is not None
-    fill(sb, price - 1, "0.005")  # a partial fill
-    assert settle(lambda: any(u.event.exec_type == "trade" for u in received))
-    assert_cache_matches_exchange(manager, [placed.txid])
-    fill(sb, price - 1, "1")  # the rest
+    resting = manager.place(limit("buy", last_price(sb) - FAR))
+    taken = manager.place(market("buy", "0.02"))
+    assert resting.txid is not None
+    assert taken.txid is not None
     assert settle(lambda: any(u.event.order_status == "filled" for u in received))
-    assert_cache_matches_exchange(manager, [placed.txid])
-    order = manager.cache.order(placed.txid)
+    manager.cancel(resting.txid)
+    assert settle(lambda: any(u.event.order_status == "canceled" for u in received))
+    assert_cache_matches_exchange(manager, [resting.txid, taken.txid])
+    order = manager.cache.order(taken.txid)
     assert order is not None
     assert order.status.value == "closed"
     assert order.vol_exec == Decimal("0.02")
+    assert order.fee > 0
     assert [(u.order.status, u.order.vol_exec) for u in received if u.order] == (
         cached_when_received
     )
-    kinds = [u.event.exec_type for u in received if u.txid == placed.txid]
+    kinds = [u.event.exec_type for u in received if u.txid == taken.txid]
     assert kinds[0] in ("pending_new", "new")
-    assert "trade" in kinds
+    assert kinds[-2:] == ["trade", "filled"]
 
 
 def test_a_subscription_gets_its_groups_orders_and_an_iterator_gets_everything(
@@ -130,42 +142,48 @@ def test_a_lost_addorder_answer_is_resolved_by_the_stream_without_a_rest_lookup(
     """The answer is lost after the order was made: the executions event resolves the
     placement at once. The REST listing (OpenOrders/ClosedOrders), which would first wait out
     the deadline, is never needed."""
-    with Sandbox.serve(seed=22, clock=ManualClock(T0)) as sb:
-        with OrderManager.on_sandbox(sb, tmp_path / "a.db", live_options=LIVE) as manager:
-            manager.follow()
-            sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
-            before = dict(manager.requests)
-            placed = manager.place(limit("buy", last_price(sb) - FAR))
-            sent = {k: manager.requests[k] - before.get(k, 0) for k in manager.requests}
-            assert placed.txid is not None
-            assert placed.attempts == 1
-            assert sent.get("AddOrder") == 1
-            assert not sent.get("ClosedOrders")
-            assert_cache_matches_exchange(manager, [placed.txid])
+    with (
+        Sandbox.serve(seed=22, clock=ManualClock(T0)) as sb,
+        OrderManager.on_sandbox(sb, tmp_path / "a.db", live_options=LIVE) as manager,
+    ):
+        manager.follow()
+        sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
+        before = dict(manager.requests)
+        placed = manager.place(limit("buy", last_price(sb) - FAR))
+        sent = {k: manager.requests[k] - before.get(k, 0) for k in manager.requests}
+        assert placed.txid is not None
+        assert placed.attempts == 1
+        assert sent.get("AddOrder") == 1
+        assert not sent.get("ClosedOrders")
+        assert_cache_matches_exchange(manager, [placed.txid])
 
 
 def test_without_the_stream_the_same_loss_takes_the_rest_lookup(tmp_path: Path) -> None:
     """The control of the test above: the same fault, no stream."""
-    with Sandbox.serve(seed=22, clock=ManualClock(T0)) as sb:
-        with OrderManager.on_sandbox(sb, tmp_path / "b.db") as manager:
-            sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
-            before = dict(manager.requests)
-            placed = manager.place(limit("buy", last_price(sb) - FAR))
-            sent = {k: manager.requests[k] - before.get(k, 0) for k in manager.requests}
-            assert placed.txid is not None
-            assert sent.get("ClosedOrders")
+    with (
+        Sandbox.serve(seed=22, clock=ManualClock(T0)) as sb,
+        OrderManager.on_sandbox(sb, tmp_path / "b.db") as manager,
+    ):
+        sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
+        before = dict(manager.requests)
+        placed = manager.place(limit("buy", last_price(sb) - FAR))
+        sent = {k: manager.requests[k] - before.get(k, 0) for k in manager.requests}
+        assert placed.txid is not None
+        assert sent.get("ClosedOrders")
 
 
 def test_dropped_connections_lose_nothing(sb: Sandbox, manager: OrderManager) -> None:
     manager.follow()
-    price = last_price(sb) - 500
     txids = []
     for n in range(5):
-        placed = manager.place(limit("buy", price - n, "0.01"))
-        assert placed.txid is not None
-        txids.append(placed.txid)
+        resting = manager.place(limit("buy", last_price(sb) - FAR - n))
         sb.ws.drop()
-        fill(sb, price - n - 1, "0.004")  # while the stream is down, maybe
+        taken = manager.place(market("buy" if n % 2 else "sell"))  # while the stream is down
+        assert resting.txid is not None
+        assert taken.txid is not None
+        txids += [resting.txid, taken.txid]
+        if n % 2:
+            manager.cancel(resting.txid)
         assert settle(lambda: bool(manager.stream_status and manager.stream_status.live))
     status = manager.stream_status
     assert status is not None
@@ -175,18 +193,21 @@ def test_dropped_connections_lose_nothing(sb: Sandbox, manager: OrderManager) ->
 
 
 def test_a_sequence_gap_is_seen_and_reconciled(sb: Sandbox, manager: OrderManager) -> None:
-    manager.follow()
-    price = last_price(sb) - 500
-    placed = manager.place(limit("buy", price, "0.01"))
-    assert placed.txid is not None
+    received: list[OrderUpdate] = []
+    manager.follow(received.append)
+    resting = manager.place(limit("buy", last_price(sb) - FAR))
+    assert resting.txid is not None
+    assert settle(lambda: any(u.txid == resting.txid for u in received))
     sb.ws.skip(1, channel="executions")
-    fill(sb, price - 1, "0.004")  # its trade event is never sent
+    manager.cancel(resting.txid)  # its canceled event is never sent
     manager.place(limit("buy", last_price(sb) - FAR))  # the next event shows the gap
     assert settle(lambda: bool(manager.stream_status and manager.stream_status.gaps == 1))
-    assert_cache_matches_exchange(manager, [placed.txid])
-    order = manager.cache.order(placed.txid)
+    assert not any(u.event.exec_type == "canceled" for u in received)
+    # The REST reconciliation learned what the lost message said.
+    order = manager.cache.order(resting.txid)
     assert order is not None
-    assert order.vol_exec == Decimal("0.004")
+    assert order.status.value == "canceled"
+    assert_cache_matches_exchange(manager, [resting.txid])
 
 
 def test_a_silent_connection_is_replaced(sb: Sandbox, manager: OrderManager) -> None:
@@ -194,7 +215,7 @@ def test_a_silent_connection_is_replaced(sb: Sandbox, manager: OrderManager) -> 
     status = manager.stream_status
     assert status is not None
     connections = status.connections
-    sb.ws.withhold(3.0)  # no heartbeat either, longer than the 1 s of silence allowed
+    sb.ws.withhold(4.0)  # no heartbeat either, longer than the 2.5 s of silence allowed
     assert settle(
         lambda: bool(
             manager.stream_status

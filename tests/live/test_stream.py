@@ -136,7 +136,7 @@ def test_each_subscription_reconciles_and_a_sequence_gap_reconciles_again() -> N
     assert params["snap_orders"] is True
 
 
-def test_a_silent_connection_is_given_up_and_made_again_with_a_fresh_token() -> None:
+def test_a_silent_connection_is_given_up_and_made_again_with_the_same_token() -> None:
     def script(ws: ServerConnection, n: int) -> None:
         ack(ws)
         executions(ws, "snapshot", 1)
@@ -151,7 +151,9 @@ def test_a_silent_connection_is_given_up_and_made_again_with_a_fresh_token() -> 
             live.stop()
     assert live.status.connections >= 2
     assert "no message" in str(live.status.last_error)
-    assert [r["params"]["token"] for r in received[:2]] == ["token-1", "token-2"]
+    # A token not refused and not old is used again: no REST call per reconnection.
+    assert [r["params"]["token"] for r in received[:2]] == ["token-1", "token-1"]
+    assert rec.tokens == 1
 
 
 def test_a_refused_subscription_is_tried_again_and_reported() -> None:
@@ -165,7 +167,7 @@ def test_a_refused_subscription_is_tried_again_and_reported() -> None:
         ws.recv(timeout=30)
 
     rec = Recorder()
-    with scripted(script) as (url, _):
+    with scripted(script) as (url, received):
         live = stream(url, rec).start()
         try:
             assert live.wait_live(20)
@@ -173,8 +175,26 @@ def test_a_refused_subscription_is_tried_again_and_reported() -> None:
         finally:
             live.stop()
     assert status.connections == 2
+    # Refused: the next connection asks for a new token.
+    assert [r["params"]["token"] for r in received] == ["token-1", "token-2"]
     assert "ESession:Invalid session" in str(status.last_error)
     assert not live.status.live  # stopped
+
+
+def test_an_old_token_is_not_used_again() -> None:
+    def script(ws: ServerConnection, n: int) -> None:
+        ack(ws)
+        executions(ws, "snapshot", 1)
+        ws.recv(timeout=30)
+
+    rec = Recorder()
+    with scripted(script) as (url, received):
+        live = stream(url, rec, silence=0.3, token_reuse=0.0).start()
+        try:
+            rec.wait(lambda: len(rec.messages) >= 2)
+        finally:
+            live.stop()
+    assert [r["params"]["token"] for r in received[:2]] == ["token-1", "token-2"]
 
 
 def test_stop_ends_the_thread() -> None:
