@@ -128,6 +128,7 @@ class ExecutionStream:
         self._ws: Any = None
         self._req_id = 0
         self._expected: int | None = None
+        self._was_live = False
         self._status = StreamStatus(False, None, 0, 0, 0, 0, None, None)
         self._became_live = threading.Condition(self._lock)
 
@@ -194,6 +195,7 @@ class ExecutionStream:
     def _run(self) -> None:
         failures = 0
         while not self._stopping.is_set():
+            self._was_live = False
             try:
                 self._connect_once()
                 failures = 0
@@ -203,7 +205,8 @@ class ExecutionStream:
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 logger.warning("WebSocket connection to %s ended: %s", self.url, reason)
                 self._set(last_error=reason)
-                failures += 1
+                # After a connection that worked, the first retry waits little.
+                failures = 1 if self._was_live else failures + 1
             finally:
                 self._ws = None
                 self._set(live=False)
@@ -211,7 +214,7 @@ class ExecutionStream:
                 break
             self._set(reconnects=self._status.reconnects + 1)
             self._stopping.wait(
-                backoff_delay(failures, base=self._base, cap=self._cap, rng=self._rng)
+                backoff_delay(failures - 1, base=self._base, cap=self._cap, rng=self._rng)
             )
 
     def _fresh_token(self) -> str:
@@ -285,6 +288,7 @@ class ExecutionStream:
             self._expected = _next(sequence)
             self._resync("subscribed: events may have been missed before the snapshot")
             self._set(live=True, since=self._clock())
+            self._was_live = True
             return
         if kind != "update":
             return
