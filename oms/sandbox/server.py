@@ -46,6 +46,12 @@ _SERVER_HEADER = f"oms-sandbox/{__version__}"
 ADMIN_PREFIX = "/_sandbox"
 
 
+def url_of(scheme: str, host: str, port: int, path: str = "") -> str:
+    """``scheme://host:port/path``, an IPv6 host in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}{path}"
+
+
 def is_loopback_host(host: str) -> bool:
     """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host == "localhost":
@@ -307,10 +313,7 @@ class SandboxServer:
 
     @property
     def base_url(self) -> str:
-        host = self.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return url_of("http", self.host, self.port)
 
     @property
     def ws_url(self) -> str | None:

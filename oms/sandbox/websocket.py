@@ -76,10 +76,9 @@ class SandboxWebSocket:
 
     @property
     def url(self) -> str:
-        host = self.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"ws://{host}:{self.port}{PATH}"
+        from oms.sandbox.server import url_of
+
+        return url_of("ws", self.host, self.port, PATH)
 
     @property
     def connections(self) -> list[Connection]:

@@ -52,6 +52,13 @@ def scripted(script: Script) -> Iterator[tuple[str, list[dict[str, Any]]]]:
             thread.join(10)
 
 
+def snapshot_then_quiet(ws: ServerConnection, n: int) -> None:
+    """Subscribe, a snapshot, then nothing (not even a heartbeat)."""
+    ack(ws)
+    executions(ws, "snapshot", 1)
+    ws.recv(timeout=30)
+
+
 def ack(ws: ServerConnection, *, success: bool = True, error: str | None = None) -> None:
     message: dict[str, Any] = {"method": "subscribe", "success": success, "req_id": 1}
     if error:
@@ -137,13 +144,8 @@ def test_each_subscription_reconciles_and_a_sequence_gap_reconciles_again() -> N
 
 
 def test_a_silent_connection_is_given_up_and_made_again_with_the_same_token() -> None:
-    def script(ws: ServerConnection, n: int) -> None:
-        ack(ws)
-        executions(ws, "snapshot", 1)
-        ws.recv(timeout=30)  # then nothing, not even a heartbeat
-
     rec = Recorder()
-    with scripted(script) as (url, received):
+    with scripted(snapshot_then_quiet) as (url, received):
         live = stream(url, rec, silence=0.3).start()
         try:
             rec.wait(lambda: len(rec.messages) >= 2)
@@ -182,13 +184,8 @@ def test_a_refused_subscription_is_tried_again_and_reported() -> None:
 
 
 def test_an_old_token_is_not_used_again() -> None:
-    def script(ws: ServerConnection, n: int) -> None:
-        ack(ws)
-        executions(ws, "snapshot", 1)
-        ws.recv(timeout=30)
-
     rec = Recorder()
-    with scripted(script) as (url, received):
+    with scripted(snapshot_then_quiet) as (url, received):
         live = stream(url, rec, silence=0.3, token_reuse=0.0).start()
         try:
             rec.wait(lambda: len(rec.messages) >= 2)
@@ -198,13 +195,8 @@ def test_an_old_token_is_not_used_again() -> None:
 
 
 def test_stop_ends_the_thread() -> None:
-    def script(ws: ServerConnection, n: int) -> None:
-        ack(ws)
-        executions(ws, "snapshot", 1)
-        ws.recv(timeout=30)
-
     rec = Recorder()
-    with scripted(script) as (url, _):
+    with scripted(snapshot_then_quiet) as (url, _):
         live = stream(url, rec).start()
         assert live.wait_live(20)
         live.stop()
