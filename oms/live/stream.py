@@ -37,6 +37,11 @@ __all__ = ["KRAKEN_WS_AUTH_URL", "ExecutionStream", "StreamStatus", "backoff_del
 
 logger = logging.getLogger("oms.live")
 
+# websockets logs every frame at DEBUG, the subscribe request (and its token) included: its
+# logger for our connections never goes below INFO, whatever the application's level.
+_WIRE = logging.getLogger("oms.live.websocket")
+_WIRE.setLevel(logging.INFO)
+
 #: Kraken's authenticated WebSocket v2 endpoint.
 KRAKEN_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
 
@@ -242,6 +247,7 @@ class ExecutionStream:
             user_agent_header=USER_AGENT,
             max_size=2**24,
             compression=None,
+            logger=_WIRE,
         ) as ws:
             self._ws = ws
             self._expected = None

@@ -4,6 +4,7 @@ once, and dropped connections, silences and sequence gaps lose nothing."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -14,6 +15,7 @@ from live_support import FAR, assert_cache_matches_exchange, settle
 
 from oms.live.follower import OrderUpdate
 from oms.manager import OrderManager
+from oms.models import WebSocketToken
 from oms.orders import OrderRequest
 from oms.ratelimit import RateLimiter
 from oms.sandbox import ManualClock, Sandbox, SandboxConfig
@@ -225,3 +227,28 @@ def test_a_silent_connection_is_replaced(sb: Sandbox, manager: OrderManager) -> 
         )
     )
     assert "no message" in str(manager.stream_status and manager.stream_status.last_error)
+
+
+def test_the_token_never_reaches_a_log_even_at_debug(
+    sb: Sandbox, manager: OrderManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    issued: list[str] = []
+    real = manager.client.websockets_token
+
+    def spy() -> WebSocketToken:
+        token = real()
+        issued.append(token.token)
+        return token
+
+    manager.client.websockets_token = spy  # type: ignore[method-assign]
+    manager.follow()
+    manager.place(market("buy"))
+    sb.ws.drop()  # a reconnection subscribes again
+    assert settle(lambda: bool(manager.stream_status and manager.stream_status.connections > 1))
+    assert manager.stream_status is not None
+    assert settle(lambda: bool(manager.stream_status and manager.stream_status.live))
+    assert issued
+    assert caplog.records  # DEBUG records were captured: the check below can fail
+    for token in issued:
+        assert not [r for r in caplog.records if token in r.getMessage()]
