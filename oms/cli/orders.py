@@ -9,6 +9,7 @@ Each opens one object (:mod:`oms.cli.options`): ``orders`` and ``groups`` the or
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -284,9 +285,51 @@ SENT = "sent"
 )
 @click.option("--txid", help="Just this one order.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many (newest first).")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Then follow live: print each new event (as `oms watch`; --userref filters it).",
+)
 @db_option
 @format_options
+@click.pass_context
 def orders(
+    ctx: click.Context,
+    status: str,
+    userref: int | None,
+    pair: str | None,
+    side: str | None,
+    since: int | None,
+    until: int | None,
+    txid: str | None,
+    limit: int | None,
+    follow: bool,
+    db: Path | None,
+    output_format: str | None,
+    table: bool,
+) -> None:
+    """Query the cached orders (no network; run `oms sync` to refresh).
+
+    Times in the table and CSV are UTC (ISO 8601, ending in Z); JSON has unix seconds. An
+    order placed by oms and not yet read back from the exchange shows status "sent". With
+    --follow it then streams events as they happen (network: $KRAKEN_BASE_URL's stream)
+    until Ctrl-C.
+    """
+    _list_orders(status, userref, pair, side, since, until, txid, limit, db, output_format, table)
+    if follow:
+        from oms.cli.options import DEFAULT_BASE_URL
+        from oms.cli.watch import watch
+
+        ctx.invoke(
+            watch,
+            userref=userref,
+            table=table,
+            base_url=os.environ.get("KRAKEN_BASE_URL") or DEFAULT_BASE_URL,
+            db=db,
+        )
+
+
+def _list_orders(
     status: str,
     userref: int | None,
     pair: str | None,
@@ -299,11 +342,6 @@ def orders(
     output_format: str | None,
     table: bool,
 ) -> None:
-    """Query the cached orders (no network; run `oms sync` to refresh).
-
-    Times in the table and CSV are UTC (ISO 8601, ending in Z); JSON has unix seconds. An
-    order placed by oms and not yet read back from the exchange shows status "sent".
-    """
     fmt_ = chosen_format(output_format, table)
     statuses: Any = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES, "all": None}.get(
         status, status

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import IO
@@ -45,15 +46,30 @@ def served() -> Iterator[Sandbox]:
         yield sb
 
 
-def _watch(sb: Sandbox, folder: Path, *args: str) -> subprocess.Popen[str]:
+@contextmanager
+def running(
+    sb: Sandbox, folder: Path, *args: str
+) -> Iterator[tuple[subprocess.Popen[str], Iterator[dict[str, object]]]]:
+    """``oms *args`` in its own process, and the JSON lines it prints; killed if still
+    running at the end."""
     env = {**os.environ, **cli_env(sb, folder), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "oms", "watch", *args],
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oms", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    try:
+        assert proc.stdout is not None
+        yield proc, _lines(proc.stdout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_watch_prints_each_event_of_a_group_and_ctrl_c_exits_cleanly(
@@ -63,10 +79,7 @@ def test_watch_prints_each_event_of_a_group_and_ctrl_c_exits_cleanly(
     with OrderManager.on_sandbox(served, db) as manager:
         group = manager.new_group("ladder")
         other = manager.new_group("other")
-    proc = _watch(served, tmp_path, "--group", "ladder")
-    try:
-        assert proc.stdout is not None
-        lines = _lines(proc.stdout)
+    with running(served, tmp_path, "watch", "--group", "ladder") as (proc, lines):
         with OrderManager.on_sandbox(served, db) as manager:
             # Placed before or after the watcher is live, the order shows: in the snapshot
             # the subscription starts with, or as it happens.
@@ -84,15 +97,26 @@ def test_watch_prints_each_event_of_a_group_and_ctrl_c_exits_cleanly(
             assert seen[-1]["status"] == "canceled"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
     # What it printed, it wrote to the cache first.
     with OrderCache(db) as cache:
         order = cache.order(placed.txid)
         assert order is not None
         assert order.status.value == "canceled"
+
+
+def test_orders_follow_lists_the_cache_then_streams(served: Sandbox, tmp_path: Path) -> None:
+    db = tmp_path / "orders.db"
+    with OrderManager.on_sandbox(served, db) as manager:
+        group = manager.new_group("ladder")
+        before = manager.place(BUY, group=group)
+    args = ("orders", "--userref", str(group.userref), "--format", "nl", "--follow")
+    with running(served, tmp_path, *args) as (proc, lines):
+        listed = _next(lines)
+        assert listed["txid"] == before.txid  # the cached order, listed first
+        with OrderManager.on_sandbox(served, db) as manager:
+            after = manager.place(BUY, group=group)
+            seen = [_next(lines)]
+            while after.txid not in {e["txid"] for e in seen}:
+                seen.append(_next(lines))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
