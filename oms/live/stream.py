@@ -50,7 +50,8 @@ KRAKEN_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
 class StreamStatus:
     """Where a stream stands. ``live`` is true from a subscription's snapshot (and the REST
     reconciliation after it) until the connection ends; ``since`` is when (local unix time) it
-    last became live. ``last_message_at`` counts heartbeats too."""
+    last became live; ``resyncs`` counts the REST reconciliations done. ``last_message_at``
+    counts heartbeats too."""
 
     live: bool
     since: float | None
@@ -313,8 +314,8 @@ class ExecutionStream:
         self._expected = _next(sequence)
 
     def _resync(self, reason: str) -> None:
-        self._set(resyncs=self._status.resyncs + 1)
         self._on_resync(reason)
+        self._set(resyncs=self._status.resyncs + 1)  # counted once done
 
 
 def _next(sequence: object) -> int | None:

@@ -205,8 +205,9 @@ def test_a_sequence_gap_is_seen_and_reconciled(sb: Sandbox, manager: OrderManage
         elsewhere.cancel_order(txid=resting.txid)
     manager.place(limit("buy", last_price(sb) - FAR))  # the next event shows the gap
     assert settle(lambda: bool(manager.stream_status and manager.stream_status.gaps == 1))
+    # The REST reconciliation (it follows the gap) learns what the lost message said.
+    assert settle(lambda: bool(manager.stream_status and manager.stream_status.resyncs >= 2))
     assert not any(u.event.exec_type == "canceled" for u in received)
-    # The REST reconciliation learned what the lost message said.
     order = manager.cache.order(resting.txid)
     assert order is not None
     assert order.status.value == "canceled"
