@@ -162,7 +162,11 @@ class Follower:
         return self.stream.status
 
     def start(self) -> None:
-        self.sightings.attach(lambda: self.stream.status.live)
+        # A callback that places an order runs in the stream's thread: waiting there for the
+        # stream to see that order would wait for itself, so it takes the REST way.
+        self.sightings.attach(
+            lambda: self.stream.status.live and not self.stream.in_stream_thread()
+        )
         self.stream.start()
 
     def stop(self) -> None:

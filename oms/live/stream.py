@@ -148,6 +148,10 @@ class ExecutionStream:
         with self._lock:
             return self._status
 
+    def in_stream_thread(self) -> bool:
+        """Whether the caller runs in this stream's thread (a subscriber's callback)."""
+        return self._thread is not None and self._thread is threading.current_thread()
+
     def start(self) -> ExecutionStream:
         """Start the thread (once); returns self."""
         with self._lock:

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from live_support import FAR, assert_cache_matches_exchange, settle
@@ -253,3 +254,39 @@ def test_the_token_never_reaches_a_log_even_at_debug(
     assert caplog.records  # DEBUG records were captured: the check below can fail
     for token in issued:
         assert not [r for r in caplog.records if token in r.getMessage()]
+
+
+def test_a_callback_can_place_an_order_even_when_its_answer_is_lost(tmp_path: Path) -> None:
+    """Inside a callback (the stream's thread) the stream cannot show the order it waits for:
+    the placement takes the REST way instead of waiting for itself."""
+    with (
+        Sandbox.serve(seed=23, clock=ManualClock(T0)) as sb,
+        OrderManager.on_sandbox(sb, tmp_path / "c.db", live_options=LIVE) as manager,
+    ):
+        placed: list[str | None] = []
+        far = last_price(sb) - FAR
+
+        def on_update(update: OrderUpdate) -> None:
+            if update.event.exec_type == "canceled" and not placed:
+                sb.faults.add(method="AddOrder", kind="drop_after_commit", count=1)
+                placed.append(manager.place(limit("buy", far)).txid)
+
+        waited: list[str] = []
+        real_wait = manager.lookup.sightings.wait_for
+
+        def spy(wanted: Any, timeout: float) -> Any:
+            waited.append(threading.current_thread().name)
+            return real_wait(wanted, timeout)
+
+        manager.lookup.sightings.wait_for = spy  # type: ignore[method-assign]
+        manager.follow(on_update)
+        first = manager.place(limit("buy", far))
+        assert first.txid is not None
+        manager.cancel(first.txid)
+        assert settle(lambda: bool(placed))
+        assert placed[0] is not None
+        assert_cache_matches_exchange(manager, [first.txid, placed[0]])
+        # The lost answer was looked up, but never by waiting on the stream from its own
+        # thread.
+        assert not [name for name in waited if name.startswith("oms-live:")]
+        assert manager.requests.get("ClosedOrders", 0) >= 1
