@@ -317,8 +317,8 @@ def orders(
     """
     _list_orders(status, userref, pair, side, since, until, txid, limit, db, output_format, table)
     if follow:
-        from oms.cli.options import DEFAULT_BASE_URL
         from oms.cli.watch import watch
+        from oms.client import DEFAULT_BASE_URL
 
         ctx.invoke(
             watch,
