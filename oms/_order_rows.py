@@ -301,10 +301,11 @@ def _up_to_date(row: tuple[Any, ...], cached: tuple[Any, ...], intent_id: str | 
 
 def _to_write(
     rows: list[tuple[Any, ...]], known: Mapping[str, tuple[Any, ...]], ids: Mapping[str, str]
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[str, str]], int]:
     """The rows to write in full, the rows to update in what moves only (see
-    :data:`_UPDATE_MOVING`), and how many more are already as they would be written."""
-    written, moved, current = [], [], 0
+    :data:`_UPDATE_MOVING`), the (intent id, txid) links to set on rows kept as cached, and
+    how many more are already as they would be written."""
+    written, moved, links, current = [], [], [], 0
     for row in rows:
         txid = row[_TXID]
         cached = known.get(txid)
@@ -316,6 +317,10 @@ def _to_write(
         # than the ClosedOrders one), an open one is never pending again (a placement's
         # answer, or a live event, landing after a newer one).
         if _RANK.get(row[_STATUS], 0) < _RANK.get(cached[_STATUS], 0):
+            # Kept as cached; but which intent it answers is news (a live event wrote the
+            # row before the placement's answer came back).
+            if txid in ids and cached[_INTENT] != ids[txid]:
+                links.append((ids[txid], txid))
             continue
         # A sync reads back mostly what is cached: rewriting it would only cost index work.
         if _up_to_date(row, cached, ids.get(txid)):
@@ -324,7 +329,7 @@ def _to_write(
             moved.append((*_moving(row), txid))
         else:
             written.append(row)
-    return written, moved, current
+    return written, moved, links, current
 
 
 def upsert_orders(
@@ -339,7 +344,7 @@ def upsert_orders(
     rows = [order_row(order, synced_at=synced_at) for order in orders]
     ids = intent_ids or {}
     # One read of what is cached for these txids serves every rule in _to_write.
-    written, moved, current = _to_write(rows, _known(db, (r[_TXID] for r in rows)), ids)
+    written, moved, links, current = _to_write(rows, _known(db, (r[_TXID] for r in rows)), ids)
     placed = [(*r, ids[r[_TXID]]) for r in written if r[_TXID] in ids]
     synced = [r for r in written if r[_TXID] not in ids]
     if placed:
@@ -348,4 +353,6 @@ def upsert_orders(
         db.executemany(_UPSERT, synced)
     if moved:
         db.executemany(_UPDATE_MOVING, moved)
+    if links:
+        db.executemany('UPDATE orders SET "intent_id" = ? WHERE "txid" = ?', links)
     return len(written) + len(moved) + current

@@ -619,3 +619,20 @@ def test_every_field_reads_back_equal(extra: dict[str, Any]) -> None:
     with OrderCache(":memory:") as c:
         c.upsert_orders([original])
         assert c.order(original.txid) == original
+
+
+@pytest.mark.parametrize("newer", ["open", "closed", "canceled"])
+def test_an_answer_older_than_the_cached_row_still_says_which_intent_it_answers(
+    cache: OrderCache, newer: str
+) -> None:
+    """A live event wrote the order (already open, or closed) before the placement's own
+    answer (pending) came back: the row stays as the event left it, and it is the intent's,
+    so the group's members include it."""
+    cache.add_intent(intent(deadline=1_700_000_020.0, attempts=1))
+    live = order(status=newer)
+    cache.upsert_orders([live], synced_at=2.0)
+    assert cache.adopt("i1", order(status="pending"), synced_at=1.0)
+    assert cache.order(live.txid) == live
+    expected = {live.txid} if newer == "open" else set()  # members are the open ones
+    assert cache.member_txids(7) == expected
+    assert cache.placed_here([live.txid]) == {live.txid}

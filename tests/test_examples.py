@@ -19,6 +19,10 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
         ("grid_two_groups.py", ["cancelled the bids: 2 (ok: True)", "(expected 2, ok: True)"]),
         ("unique_ids.py", ["found by userref 1:", "cancel userref 3: count 1"]),
         (
+            "follow_group.py",
+            ["stream live: True", "cancelled 3 ", "ok: True", "cache equals the exchange: True"],
+        ),
+        (
             "crash_recovery.py",
             ["killed with SIGKILL", "intent is placed", "on the exchange: 1", "trading goes on"],
         ),
@@ -48,4 +52,5 @@ def test_every_example_is_tested() -> None:
         "grid_two_groups.py",
         "unique_ids.py",
         "crash_recovery.py",
+        "follow_group.py",
     }
