@@ -2,36 +2,42 @@
 
     python benchmarks/bench_live.py            # 300 fills, a 10-minute ladder, 100 disconnects
     python benchmarks/bench_live.py --quick    # a smoke run
-    python benchmarks/bench_live.py --fills 1000 --disconnects 300
+    python benchmarks/bench_live.py --fills 1000 --disconnects 300 --json
 
 Every figure is taken against a sandbox served on 127.0.0.1 (REST and WebSocket v2), in this
 process; nothing else is contacted. The issue's three figures:
 
-(1) Event latency on loopback: 300 market orders are placed through a *separate* client (so
-    none of the manager's own REST calls are in the way). Per fill, from the moment that
-    client's AddOrder was answered (the fill exists then: the sandbox queues its events before
-    it sends the REST answer) to the strategy's callback, which ``follow()`` calls after the
-    cache write: the ``trade`` event and the ``filled`` one, p50 and p99. Same-run baseline:
-    the REST AddOrder round trip itself. The stream can beat the REST answer, so a figure
-    counted from the answer may be negative; the one counted from the send may not.
-(2) REST calls a 10-minute ladder needs: 120 steps of 5 s of exchange time (a ManualClock),
-    each placing one resting buy near the market, cancelling the oldest while more than 5 are
-    open, and a market order every 4th step. The polling strategy calls ``sync()`` every step
-    (and once at the end) to learn fills and cancels; the streaming one calls ``follow()`` once
-    and reads the cache. Both run the same market path and make the same decisions (checked);
-    ``manager.requests`` is counted without AddOrder and CancelOrder (the same in both). Both
-    must end with the cache equal to REST QueryOrders (status, vol_exec, cost, fee) for
-    every txid: asserted.
+(1) Event latency on loopback: 300 market orders placed through a *separate* client (none of
+    the manager's own REST calls in the way), each waited for before the next. Per fill, p50
+    and p99 of the time to the strategy's callback (which ``follow()`` calls after the cache
+    write), for the ``trade`` event and the ``filled`` one: from the fill itself (the
+    exchange's stamp on the event; split into the way to the cache write, the write, and on to
+    the callback), from the moment the separate client's AddOrder was answered (the fill
+    exists then: the sandbox queues the events before it sends the answer; the stream often
+    wins, so this one may be negative), and from the moment it was sent. Same-run baseline:
+    the REST AddOrder round trip, with the ratios of the p50s to it.
+(2) REST calls a 10-minute ladder needs: 120 steps of 5 s of exchange time (a ManualClock,
+    which the manager also uses as its monotonic clock, as a real clock would run), each
+    placing one resting buy just below the market, cancelling the oldest while more than 5
+    are open, and a market order every 4th step. The polling strategy calls ``sync()`` every
+    step (and once at the end) to learn fills and cancels; the streaming one calls ``follow()``
+    once and reads the cache (the benchmark waits, through the sandbox, until the callback has
+    seen every event queued, so both decide on the same state). Both run the same market path
+    and must make the same decisions (asserted). ``manager.requests`` is counted without
+    AddOrder and CancelOrder (the same in both); also shown: the part spent outside ``place()``
+    and ``cancel()``, i.e. on learning. Both must end with the cache equal to REST QueryOrders
+    (status, vol_exec, cost, fee) for every txid (asserted).
 (3) 100 forced disconnects (``sb.ws.drop()``) during a run with fills: each round places a
     market order and a resting one through the manager, sometimes cancels one through the
-    manager or through another client (then only the stream tells the cache), drops the
-    connection and waits until the stream is live again. At the end the cache is compared with
-    REST QueryOrders for every txid (asserted equal), and the reconnects, gaps, resyncs and REST
-    calls the reconnections spent are printed.
+    manager or through another client (only the stream tells the cache of that one; before or
+    after the drop), drops the connection and waits until the stream is live again. At the
+    end the cache is compared with REST QueryOrders for every txid ("orders differing"; the
+    run exits 1 unless none), with the reconnects, gaps, resyncs and the REST calls the
+    manager sent between each drop and the stream being live again.
 
-The client-side pacing is off (the sandbox's rate limits are too): the figures are the
+The client-side pacing is off, and so are the sandbox's rate limits: the figures are the
 library's and the loopback's, not the pacing's. The sandbox runs in this process, so its
-threads share the interpreter with the client's: the baselines pay the same.
+threads share the interpreter with the client's; the baselines pay the same.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +59,15 @@ import attrs
 
 from oms.client import KrakenClient
 from oms.live.follower import OrderUpdate
-from oms.manager import OrderManager
+from oms.manager import OrderManager, Placement
 from oms.models import Order
 from oms.orders import OrderRequest
 from oms.ratelimit import RateLimiter
 from oms.sandbox import ManualClock, Sandbox, SandboxConfig
 
-#: The sandbox's own rate limits off: the benchmark measures the library, not the pacing.
-UNLIMITED = SandboxConfig(rest_rate_limit=False, trading_rate_limit=False)
+#: The sandbox's rate limits off (the public one too: Ticker and Time are asked often): the
+#: benchmark measures the library, not the pacing.
+UNLIMITED = SandboxConfig(rest_rate_limit=False, trading_rate_limit=False, public_rate_limit=False)
 #: Heartbeats come every second: 2.5 s without a message is a silent connection.
 LIVE: dict[str, Any] = {"silence": 2.5, "backoff": (0.01, 0.05)}
 #: The exchange time the ladder starts at (its sandbox runs on a ManualClock).
@@ -89,9 +97,9 @@ class Unpaced(RateLimiter):
         return 0.0
 
 
-def open_manager(sb: Sandbox, db: Path) -> OrderManager:
+def open_manager(sb: Sandbox, db: Path, **options: Any) -> OrderManager:
     return OrderManager.on_sandbox(
-        sb, db, live_options=LIVE, client_options={"rate_limiter": Unpaced()}
+        sb, db, live_options=LIVE, client_options={"rate_limiter": Unpaced()}, **options
     )
 
 
@@ -195,14 +203,37 @@ def settled_differences(
 # --- (1) event latency ----------------------------------------------------------------------
 
 
+class WriteTimes:
+    """When the last cache write began and ended (perf_counter): instrumentation of this one
+    manager's cache, whose ``revise_orders`` (the follower's one write per message) it wraps.
+    In the latency run only the stream's thread writes, so the callback that follows a write
+    reads the times of that write."""
+
+    def __init__(self, cache: Any) -> None:
+        self.began = self.ended = 0.0
+        inner = cache.revise_orders
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self.began = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.ended = time.perf_counter()
+
+        setattr(cache, "revise_orders", timed)  # noqa: B010 -- an instance attribute, on purpose
+
+
 @attrs.define
 class Arrivals:
     """What the strategy's callback saw of each order, by ``exec_type`` (``trade``,
-    ``filled``): when (perf_counter), and how long after the exchange stamped the event (wall
-    clock: the sandbox is on the system clock, the stamp is the fill's time)."""
+    ``filled``): when (perf_counter), how long after the exchange stamped the event (wall
+    clock: the sandbox is on the system clock, the stamp is the fill's time), and the cache
+    write that came before it."""
 
+    writes: WriteTimes
     seen: dict[str, dict[str, float]] = attrs.Factory(lambda: {"trade": {}, "filled": {}})
     lag: dict[str, dict[str, float]] = attrs.Factory(lambda: {"trade": {}, "filled": {}})
+    write: dict[str, tuple[float, float]] = attrs.Factory(dict)  # trade: began, ended
     done: dict[str, threading.Event] = attrs.Factory(dict)
     lock: threading.Lock = attrs.Factory(threading.Lock)
 
@@ -219,12 +250,13 @@ class Arrivals:
         self.seen[kind][event.txid] = now
         if event.timestamp is not None:
             self.lag[kind][event.txid] = wall - event.timestamp
+        if kind == "trade":
+            self.write[event.txid] = (self.writes.began, self.writes.ended)
         if kind == "filled":
             self.waiter(event.txid).set()
 
 
 def measure_latency(fills: int, warmup: int, seed: int, directory: Path) -> dict[str, Any]:
-    arrivals = Arrivals()
     sent: dict[str, float] = {}
     answered: dict[str, float] = {}
     with (
@@ -232,6 +264,7 @@ def measure_latency(fills: int, warmup: int, seed: int, directory: Path) -> dict
         open_manager(sb, directory / "latency.db") as manager,
         other_client(sb) as trader,
     ):
+        arrivals = Arrivals(WriteTimes(manager.cache))
         manager.follow(arrivals)
         before = dict(manager.requests)
         for n in range(warmup + fills):
@@ -251,6 +284,15 @@ def measure_latency(fills: int, warmup: int, seed: int, directory: Path) -> dict
         "addorder_rtt_ms": [(answered[t] - sent[t]) * 1e3 for t in sent],
         "stream_rest": stream_rest,
     }
+    # The trade's way from the exchange to the strategy, in three legs (wall clock for the
+    # first: the stamp is the exchange's; the write's end is taken back to wall time through
+    # the callback's moment, both clocks read together).
+    write = arrivals.write
+    figures["write_ms"] = [(write[t][1] - write[t][0]) * 1e3 for t in sent]
+    figures["written_to_trade_ms"] = [(arrivals.seen["trade"][t] - write[t][1]) * 1e3 for t in sent]
+    figures["fill_to_write_ms"] = [
+        (arrivals.lag["trade"][t] - (arrivals.seen["trade"][t] - write[t][0])) * 1e3 for t in sent
+    ]
     for kind in ("trade", "filled"):
         seen, lag = arrivals.seen[kind], arrivals.lag[kind]
         figures[f"fill_to_{kind}_ms"] = [lag[t] * 1e3 for t in sent]
@@ -266,6 +308,7 @@ def measure_latency(fills: int, warmup: int, seed: int, directory: Path) -> dict
 class Ladder:
     streaming: bool
     requests: dict[str, int]
+    acting: dict[str, int]
     http: dict[str, int]
     placed: int
     cancelled: int
@@ -300,7 +343,9 @@ def run_ladder(streaming: bool, steps: int, seed: int, directory: Path) -> Ladde
     name = "streaming" if streaming else "polling"
     with (
         Sandbox.serve(seed=seed, config=UNLIMITED, clock=clock) as sb,
-        open_manager(sb, directory / f"ladder-{name}.db") as manager,
+        # The manager's monotonic clock is the exchange's too: otherwise each 5 s step looks
+        # like the local clock stepping, and the server's Time is asked again every step.
+        open_manager(sb, directory / f"ladder-{name}.db", monotonic=clock.time) as manager,
         other_client(sb) as outside,
     ):
         http = HttpCounts()
@@ -312,6 +357,17 @@ def run_ladder(streaming: bool, steps: int, seed: int, directory: Path) -> Ladde
                 manager.sync()
             elif not settle(lambda: seen.caught_up(sb)):
                 raise RuntimeError("the stream did not catch up with the sandbox")
+
+        acting: dict[str, int] = {}
+
+        def act(call: Callable[[], Any]) -> Any:
+            """A placement or a cancel, and the requests it made itself."""
+            before = dict(manager.requests)
+            try:
+                return call()
+            finally:
+                for method, count in delta(dict(manager.requests), before).items():
+                    acting[method] = acting.get(method, 0) + count
 
         if streaming:
             manager.follow(seen)
@@ -326,14 +382,15 @@ def run_ladder(streaming: bool, steps: int, seed: int, directory: Path) -> Ladde
             still_open = {o.txid for o in manager.cache.open_orders()}
             resting = [t for t in ladder if t in still_open]
             price = last_price(outside) * Decimal("0.9996")
-            placed = manager.place(limit(price.quantize(TICK, rounding=ROUND_DOWN)))
+            request = limit(price.quantize(TICK, rounding=ROUND_DOWN))
+            placed: Placement = act(partial(manager.place, request))
             assert placed.txid is not None
             ladder.append(placed.txid)
             txids.append(placed.txid)
             resting.append(placed.txid)
             gone = resting[: max(0, len(resting) - 5)]
             for txid in gone:
-                manager.cancel(txid)
+                act(partial(manager.cancel, txid))
             cancelled += len(gone)
             decision = [
                 f"{step}",
@@ -341,7 +398,8 @@ def run_ladder(streaming: bool, steps: int, seed: int, directory: Path) -> Ladde
                 *(f"cancel #{ladder.index(t)}" for t in gone),
             ]
             if step % 4 == 0:
-                taken = manager.place(market("buy" if step % 8 == 0 else "sell"))
+                side = "buy" if step % 8 == 0 else "sell"
+                taken: Placement = act(partial(manager.place, market(side)))
                 assert taken.txid is not None
                 txids.append(taken.txid)
                 decision.append("market")
@@ -356,6 +414,7 @@ def run_ladder(streaming: bool, steps: int, seed: int, directory: Path) -> Ladde
     return Ladder(
         streaming=streaming,
         requests=requests,
+        acting=acting,
         http=sent,
         placed=len(txids),
         cancelled=cancelled,
@@ -375,10 +434,13 @@ def run_disconnects(rounds: int, seed: int, directory: Path) -> dict[str, Any]:
         open_manager(sb, directory / "disconnects.db") as manager,
         other_client(sb) as elsewhere,
     ):
+        http = HttpCounts()
+        manager.client.add_hook(http)
         manager.follow()
         txids: list[str] = []
         resting: list[str] = []
         reconnecting: dict[str, int] = {}
+        reconnecting_http: dict[str, int] = {}
         cancelled_here = cancelled_elsewhere = 0
         waited: list[float] = []
         for n in range(rounds):
@@ -388,13 +450,13 @@ def run_disconnects(rounds: int, seed: int, directory: Path) -> dict[str, Any]:
             assert far.txid is not None
             txids += [taken.txid, far.txid]
             resting.append(far.txid)
-            if n % 5 == 1:
+            if n % 5 == 1 or len(resting) > 20:
                 manager.cancel(resting.pop(0))
                 cancelled_here += 1
             status = manager.stream_status
             assert status is not None
             connections = status.connections
-            before = dict(manager.requests)
+            before, sent_before = dict(manager.requests), http.snapshot()
             # The other program cancels while the stream is up (its event may be in flight
             # when the connection drops) or while it is down.
             elsewhere_now = n % 3 == 0 and len(resting) > 1
@@ -415,6 +477,8 @@ def run_disconnects(rounds: int, seed: int, directory: Path) -> dict[str, Any]:
             waited.append(time.perf_counter() - t0)
             for method, count in delta(dict(manager.requests), before).items():
                 reconnecting[method] = reconnecting.get(method, 0) + count
+            for method, count in delta(http.snapshot(), sent_before).items():
+                reconnecting_http[method] = reconnecting_http.get(method, 0) + count
         wrong = settled_differences(manager, elsewhere, txids)
         status = manager.stream_status
         assert status is not None
@@ -431,6 +495,7 @@ def run_disconnects(rounds: int, seed: int, directory: Path) -> dict[str, Any]:
         "gaps": status.gaps,
         "resyncs": status.resyncs,
         "reconnect_rest": reconnecting,
+        "reconnect_http": reconnecting_http,
         "total_rest": total,
         "back_live_ms": [x * 1e3 for x in waited],
     }
@@ -443,12 +508,23 @@ def summary(samples: Sequence[float]) -> str:
     return f"p50 {quantile(samples, 0.5):7.2f}   p99 {quantile(samples, 0.99):7.2f}"
 
 
+def percentiles(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """``figures`` with each list of samples (``*_ms``) as its p50 and p99."""
+    return {
+        k: {"p50": quantile(v, 0.5), "p99": quantile(v, 0.99)} if k.endswith("_ms") else v
+        for k, v in figures.items()
+    }
+
+
 def report_latency(figures: Mapping[str, Any]) -> None:
     rtt = quantile(figures["addorder_rtt_ms"], 0.5)
     print(f"(1) event latency on loopback, {figures['fills']} fills (ms)")
     rows = (
         ("REST AddOrder round trip (baseline)", "addorder_rtt_ms"),
         ("fill (exchange's stamp) -> callback, trade", "fill_to_trade_ms"),
+        ("    fill -> the cache write begins", "fill_to_write_ms"),
+        ("    the cache write (one transaction)", "write_ms"),
+        ("    cache written -> callback", "written_to_trade_ms"),
         ("fill (exchange's stamp) -> callback, filled", "fill_to_filled_ms"),
         ("AddOrder answered -> callback, trade", "answer_to_trade_ms"),
         ("AddOrder answered -> callback, filled", "answer_to_filled_ms"),
@@ -478,6 +554,13 @@ def report_ladder(polling: Ladder, streaming: Ladder) -> None:
     p = sum(without(polling.requests, TRADING).values())
     s = sum(without(streaming.requests, TRADING).values())
     print(f"    ratio polling / streaming: {p / s:.1f}x  (streaming needs {s / p:.1%} of it)")
+    # What placing and cancelling spent inside place()/cancel() (the server's Time for the
+    # deadline, the cancels' QueryOrders, AssetPairs once) is alike; the rest is what the
+    # strategy paid to learn fills and cancels.
+    lp = p - sum(without(polling.acting, TRADING).values())
+    ls = s - sum(without(streaming.acting, TRADING).values())
+    print(f"    of which spent learning fills and cancels: polling {lp}, streaming {ls}", end="")
+    print(f" ({lp / ls:.0f}x)" if ls else "")
     trading = without(polling.requests, ())
     print(
         f"    both: {polling.placed} orders placed, {polling.cancelled} cancelled, "
@@ -507,6 +590,8 @@ def report_disconnects(figures: Mapping[str, Any]) -> None:
     )
     per = sum(spent.values()) / max(1, figures["rounds"])
     print(f"    REST calls spent on the resyncs: {sum(spent.values())} ({per:.1f} each) {spent}")
+    if figures["reconnect_http"] != spent:
+        print(f"    note: HTTP requests the client really sent then: {figures['reconnect_http']}")
     print(f"    back live after a drop: {summary(figures['back_live_ms'])} ms")
 
 
@@ -537,7 +622,11 @@ def main(argv: Iterable[str] | None = None) -> int:
             run_name: {"requests": run.requests, "http": run.http, "placed": run.placed}
             for run_name, run in (("polling", polling), ("streaming", streaming))
         }
-        figures = {"latency": latency, "ladder": ladder, "disconnects": disconnects}
+        figures = {
+            "latency": percentiles(latency),
+            "ladder": ladder,
+            "disconnects": percentiles(disconnects),
+        }
         print(json.dumps(figures, indent=2))
         return 0 if disconnects["differing"] == 0 else 1
     report_latency(latency)

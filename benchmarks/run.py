@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench_faults.py": ([], ["--placements", "500"]),
     "bench_cache.py": ([], ["--rows", "100000", "--queries", "50", "--scans", "3"]),
     "bench_cost.py": ([], ["--quick"]),
+    "bench_live.py": ([], ["--quick"]),
 }
 
 

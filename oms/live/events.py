@@ -235,6 +235,8 @@ def order_from_event(event: ExecutionEvent, pair: str) -> Order | None:
             "cost": str(event.cum_cost or 0),
             "fee": str(event.fee),
             "price": str(event.avg_price or 0),
+            "stopprice": "0",
+            "limitprice": "0",
             "oflags": ",".join(flags),
             "reason": event.reason,
         },

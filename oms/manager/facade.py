@@ -367,9 +367,8 @@ class OrderManager:
         """
         return self.tracker.sync()
 
-    # --- cancels -------------------------------------------------------------------------
+    # --- following live ------------------------------------------------------------------
 
-    @_busy
     @_busy
     def follow(
         self,
@@ -392,6 +391,9 @@ class OrderManager:
         :meth:`follow` was never called)."""
         return self.following.status
 
+    # --- cancels -------------------------------------------------------------------------
+
+    @_busy
     def cancel(self, txid: str) -> CancelResult:
         """Cancel one order by txid; the cache then gets the order as Kraken has it (a partly
         filled order keeps what it executed).
