@@ -42,6 +42,10 @@ SKIP = (
     (lambda c: c.startswith("export "), "sets what the harness exported (or placeholders: ...)"),
     (lambda c: "pip install" in c or "-m venv" in c, "installation: CI installs oms itself"),
     (lambda c: "-m tox" in c, "CI runs tox; the page shows how"),
+    (
+        lambda c: c.startswith("oms watch") or "--follow" in c,
+        "follows until Ctrl-C: tests/live/test_cli_watch.py runs it in a process",
+    ),
 )
 #: Commands whose documented point is a non-zero exit status (the table in docs/cli.rst).
 EXPECTED_STATUS = {
