@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from oms.cache import OrderCache
+from oms.cache import CLOSED_STATUSES, OrderCache
 from oms.client import KrakenClient
 from oms.conventions import check_txid
 from oms.errors import InvalidOrder, OmsError, UnknownOrder
@@ -27,6 +27,10 @@ __all__ = ["Canceller"]
 logger = logging.getLogger("oms.manager")
 
 _GONE = (UnknownOrder, InvalidOrder)
+
+#: How long a cancel waits for the live stream to show the order closed before it reads
+#: the order back through REST (the stream's events arrive within milliseconds).
+STREAM_WAIT = 2.0
 
 
 class Canceller:
@@ -59,10 +63,23 @@ class Canceller:
             result = self.client.cancel_order(txid=txid)
         except _GONE:
             # Not open: closed meanwhile, or cancelled by a first try whose answer was lost.
-            self.refresh([txid])
+            self._read_back(txid)
             raise
-        self.refresh([txid])
+        self._read_back(txid)
         return result
+
+    def _read_back(self, txid: str) -> None:
+        """Cache the order as it ended: from the live stream when one runs (its event says
+        so within milliseconds, and costs no REST call), else (or if it stays silent) read
+        through QueryOrders."""
+        sightings = self.lookup.sightings
+        if sightings.live:
+            seen = sightings.wait_for(
+                lambda o: o.txid == txid and o.status in CLOSED_STATUSES, timeout=STREAM_WAIT
+            )
+            if seen is not None:
+                return
+        self.refresh([txid])
 
     def refresh(self, txids: Sequence[str]) -> None:
         """Cache the orders as Kraken has them now. Failing is logged, not raised: the cancel

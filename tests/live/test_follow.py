@@ -290,3 +290,23 @@ def test_a_callback_can_place_an_order_even_when_its_answer_is_lost(tmp_path: Pa
         # thread.
         assert not [name for name in waited if name.startswith("oms-live:")]
         assert manager.requests.get("ClosedOrders", 0) >= 1
+
+
+def test_a_cancel_reads_the_order_back_from_the_stream_not_rest(
+    sb: Sandbox, manager: OrderManager
+) -> None:
+    far = last_price(sb) - FAR
+    before = manager.place(limit("buy", far))
+    assert before.txid is not None
+    manager.cancel(before.txid)  # no stream yet: read back through REST
+    assert manager.requests.get("QueryOrders", 0) == 1
+    manager.follow()
+    placed = manager.place(limit("buy", far))
+    assert placed.txid is not None
+    queried = manager.requests.get("QueryOrders", 0)
+    manager.cancel(placed.txid)
+    assert manager.requests.get("QueryOrders", 0) == queried  # the stream said it
+    order = manager.cache.order(placed.txid)
+    assert order is not None
+    assert order.status.value == "canceled"
+    assert_cache_matches_exchange(manager, [before.txid, placed.txid])
