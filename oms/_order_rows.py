@@ -87,6 +87,7 @@ COLUMNS = (
 )
 # Where the checks below find their fields in a row tuple.
 _TXID, _USERREF, _STATUS, _PAIR, _SIDE = 0, 1, 4, 5, 6
+_VOL_EXEC = COLUMNS.index("vol_exec")
 # An upsert keeps columns not in the row: intent_id set at placement survives a sync.
 # userref, pair and side never change for a txid (_refuse_rewrite checks it): not assigning
 # them spares the indexes on them on every update of a cached order. (Not opentm: a row
@@ -299,6 +300,20 @@ def _up_to_date(row: tuple[Any, ...], cached: tuple[Any, ...], intent_id: str | 
     )
 
 
+def _behind(row: tuple[Any, ...], cached: tuple[Any, ...]) -> bool:
+    """Whether ``row`` is an older view of the cached order: an order only goes forward
+    (pending, open, then closed, canceled or expired) and its executed volume only grows. A
+    closed one never reopens (an OpenOrders answer older than the ClosedOrders one); an open
+    one is never pending again, nor less filled (a placement's answer, a REST read or a live
+    event landing after a newer one)."""
+    new, old = _RANK.get(row[_STATUS], 0), _RANK.get(cached[_STATUS], 0)
+    if new != old:
+        return new < old
+    if row[_VOL_EXEC] == cached[_VOL_EXEC]:
+        return False
+    return Decimal(row[_VOL_EXEC]) < Decimal(cached[_VOL_EXEC])
+
+
 def _to_write(
     rows: list[tuple[Any, ...]], known: Mapping[str, tuple[Any, ...]], ids: Mapping[str, str]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[str, str]], int]:
@@ -313,10 +328,7 @@ def _to_write(
             written.append(row)
             continue
         _refuse_rewrite((cached[_STATUS], cached[_USERREF], cached[_PAIR], cached[_SIDE]), row)
-        # An order never goes back: a closed one never reopens (an OpenOrders answer older
-        # than the ClosedOrders one), an open one is never pending again (a placement's
-        # answer, or a live event, landing after a newer one).
-        if _RANK.get(row[_STATUS], 0) < _RANK.get(cached[_STATUS], 0):
+        if _behind(row, cached):
             # Kept as cached; but which intent it answers is news (a live event wrote the
             # row before the placement's answer came back).
             if txid in ids and cached[_INTENT] != ids[txid]:

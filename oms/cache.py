@@ -224,8 +224,8 @@ class OrderCache(IntentStore):
         synced_at: float | None,
     ) -> list[Order]:
         """Read the cached orders among ``txids``, write the orders ``revise`` makes of them
-        (txid -> cached order), and return those: one write transaction, so nothing else
-        writes in between (a live event moves the order as cached at that very moment)."""
+        (txid -> cached order), and return them as stored: one write transaction, so nothing
+        else writes in between (a live event moves the order as cached at that very moment)."""
         with self._write() as db:
             cached = {
                 o.txid: o
@@ -234,7 +234,12 @@ class OrderCache(IntentStore):
             }
             revised = list(revise(cached))
             upsert_orders(db, revised, synced_at=synced_at)
-            return revised
+            # As stored: a revision older than the row (see the forward-only rule) is not.
+            return [
+                o
+                for chunk, marks in chunks(dict.fromkeys(o.txid for o in revised))
+                for o in _orders(db, f"SELECT * FROM orders WHERE txid IN ({marks})", chunk)  # noqa: S608 -- placeholders only
+            ]
 
     def apply_sync(
         self, orders: Iterable[Order], *, synced_at: float, meta: Mapping[str, str]

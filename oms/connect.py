@@ -259,7 +259,14 @@ def manager_on_sandbox(
 
     def options() -> dict[str, Any]:
         # Read once the client is made: the manager shares the clock the client got.
-        return _clocked(dict(manager_options), shared["clock"], shared["sleep"])
+        from oms.sandbox import ManualClock
+
+        options = _clocked(dict(manager_options), shared["clock"], shared["sleep"])
+        if isinstance(getattr(sandbox, "clock", None), ManualClock):
+            # A manual clock stands for real time: it is also the clock no step moves (else
+            # every wait that moves it would look like a step of the local clock).
+            options.setdefault("monotonic", shared["clock"])
+        return options
 
     return _manager(make_client, cache, dict(client_options or {}), options, book_clock=book_clock)
 

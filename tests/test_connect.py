@@ -94,6 +94,20 @@ def test_on_sandbox_shares_the_manual_clock(
         assert abs(intent.created_at - manual_clock.time()) < 60
 
 
+def test_a_manual_sandbox_clock_moving_on_is_time_passing_not_a_step(
+    sandbox_manual: Sandbox, manual_clock: ManualClock
+) -> None:
+    """The manual clock stands for real time: a manager on it measures Kraken's time again
+    only as often as real time would make it (a fresh floor every 15 s), not at every move
+    of the clock as if the local clock had stepped."""
+    with OrderManager.on_sandbox(sandbox_manual) as manager:
+        for _ in range(12):
+            manager.place(REQUEST)
+            manual_clock.advance(5)
+        # 60 s of exchange time: a Time answer per 15 s, give or take the first one.
+        assert manager.requests.get("Time", 0) <= 6
+
+
 def test_on_sandbox_url_uses_the_environment_keys(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

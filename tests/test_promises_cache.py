@@ -118,7 +118,7 @@ def test_a_run_of_answers_reads_back_as_the_latest_that_may_apply(
     """Answers for one order arrive one after the other (each may move any column: fills,
     amends, its close; its open time is the cached one or not): after each, the cache holds
     the latest, except that an order never goes back in its life (closed never reopens,
-    open is never pending again)."""
+    open is never pending again, nor less filled)."""
     with OrderCache(tmp_path_factory.mktemp("answers") / "cache.db") as cache:
         _answer_in_turn(cache, first, data)
 
@@ -141,6 +141,6 @@ def _answer_in_turn(cache: OrderCache, first: Order, data: st.DataObject) -> Non
             opentm=expected.opentm if confirmed else drawn.opentm,
         )
         cache.upsert_orders([answer], synced_at=2.0 + step)
-        if _rank(answer) >= _rank(expected):
+        if (_rank(answer), answer.vol_exec) >= (_rank(expected), expected.vol_exec):
             expected = answer
         assert cache.order(first.txid) == expected

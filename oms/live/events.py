@@ -12,7 +12,8 @@ arrive in:
   canceled or expired), not its executed volume. ``cum_qty`` is cumulative, so a fill that a
   REST answer already counted is recognised and not counted twice;
 - a trade's fee (``fees``, in the quote currency) adds to the order's fee only when the trade
-  moves ``cum_qty`` past what is cached;
+  moves ``cum_qty`` on from exactly what is cached (:func:`counts_on`); otherwise the order
+  is read through REST;
 - what the entry leaves out stays as cached.
 """
 
@@ -28,7 +29,7 @@ from oms.errors import ResponseShapeError
 from oms.models import Order, OrderStatus
 from oms.models._fields import _rfc3339
 
-__all__ = ["REST_STATUS", "ExecutionEvent", "merge", "order_from_event"]
+__all__ = ["REST_STATUS", "ExecutionEvent", "counts_on", "merge", "order_from_event"]
 
 #: The REST status an order has while in each WebSocket ``order_status``.
 REST_STATUS: Mapping[str, OrderStatus] = {
@@ -251,6 +252,16 @@ def _descr_prices(event: ExecutionEvent) -> tuple[Decimal, Decimal]:
     if event.order_type in _TRIGGERED_LIMIT:
         return trigger, limit
     return limit, Decimal(0)
+
+
+def counts_on(cached: Order, event: ExecutionEvent) -> bool:
+    """Whether a trade's fee can be added to ``cached``'s: the trade moves the order on from
+    exactly the executed volume cached (``cum_qty - last_qty``). Otherwise the cached fee
+    stands for other fills than the ones before this trade, and only REST can say the
+    order's fee (the caller asks it)."""
+    if event.exec_type != "trade" or event.cum_qty is None or event.cum_qty <= cached.vol_exec:
+        return True  # not a trade, or nothing new: merge adds no fee
+    return event.last_qty is not None and event.cum_qty - event.last_qty == cached.vol_exec
 
 
 def merge(cached: Order, event: ExecutionEvent) -> Order:

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from oms.errors import OmsError, ResponseShapeError, ValidationError
-from oms.live.events import ExecutionEvent, merge, order_from_event
+from oms.live.events import ExecutionEvent, counts_on, merge, order_from_event
 from oms.live.sightings import Sightings
 from oms.live.stream import ExecutionStream, StreamStatus
 from oms.models import Order
@@ -122,7 +122,8 @@ class Follower:
 
     ``reconcile`` brings the cache up to date through REST (the manager's ``sync``);
     ``query`` reads orders the stream named without describing them (REST QueryOrders,
-    cached); ``rest_pair`` maps a v2 symbol (``BTC/USD``) to the REST name the cache uses.
+    cached); ``rest_pair`` maps a v2 symbol (``BTC/USD``) to the REST name the cache uses
+    (``None``: unknown, the order is then read through REST).
     """
 
     def __init__(
@@ -134,7 +135,7 @@ class Follower:
         now: Callable[[], float],
         reconcile: Callable[[], object],
         query: Callable[[Sequence[str]], Iterable[Order]],
-        rest_pair: Callable[[str], str],
+        rest_pair: Callable[[str], str | None],
         sightings: Sightings,
         stream_options: Mapping[str, Any] | None = None,
     ):
@@ -206,28 +207,33 @@ class Follower:
         snapshot = message.get("type") == "snapshot"
         sequence = message.get("sequence")
         data = message.get("data")
-        try:
-            if not isinstance(data, list):
-                raise ResponseShapeError("executions: data is not an array")
-            events = [
-                ExecutionEvent.from_api(
-                    e, snapshot=snapshot, sequence=sequence if isinstance(sequence, int) else None
+        entries = data if isinstance(data, list) else []
+        events, malformed = [], 0
+        for entry in entries:
+            try:
+                events.append(
+                    ExecutionEvent.from_api(
+                        entry,
+                        snapshot=snapshot,
+                        sequence=sequence if isinstance(sequence, int) else None,
+                    )
                 )
-                for e in data
-            ]
-        except ResponseShapeError as exc:
-            # Nothing of it is trusted; REST says what the message would have.
-            logger.warning("an executions message was malformed (%s); reconciling", exc)
-            self._reconcile()
-            return
+            except ResponseShapeError as exc:
+                malformed += 1
+                logger.warning("an executions entry was malformed (%s)", exc)
         if events:
             self._apply(events)
+        if malformed or not isinstance(data, list):
+            # What the bad entries said, REST says.
+            logger.warning("reconciling after a malformed executions message")
+            self._reconcile()
 
     def _apply(self, events: list[ExecutionEvent]) -> None:
         now = self._now()
         unknown: list[str] = []
         # Named before the write transaction: learning a new pair asks REST.
-        pairs = {s: self._rest_pair(s) for s in {e.symbol for e in events if e.symbol}}
+        symbols = {e.symbol for e in events if e.symbol}
+        pairs = {s: name for s in symbols if (name := self._rest_pair(s)) is not None}
         written = self.cache.revise_orders(
             [e.txid for e in events],
             lambda cached: self._revise(cached, events, pairs, unknown),
@@ -236,7 +242,9 @@ class Follower:
         orders = {o.txid: o for o in written}
         if unknown:
             orders.update(self._learn(unknown, events, now))
-        self.sightings.seen(orders.values())
+        # A snapshot entry's time is not the order's open time: no placement judges by it.
+        live = {e.txid for e in events if not e.snapshot}
+        self.sightings.seen(o for txid, o in orders.items() if txid in live)
         updates = [OrderUpdate(e, orders.get(e.txid)) for e in events]
         with self._lock:
             subscribers = list(self._subscribers)
@@ -253,54 +261,58 @@ class Follower:
         unknown: list[str],
     ) -> list[Order]:
         """Each event applied, in order, to the order as it stands (cached, or built from a
-        whole description); txids the events do not describe whole go to ``unknown``."""
+        whole description). An order the events do not describe whole, or whose fee a trade
+        cannot be counted onto (:func:`counts_on`), goes to ``unknown``: REST reads it."""
         current = dict(cached)
         for event in events:
+            if event.txid in unknown:
+                continue
             order = current.get(event.txid)
             if order is None:
                 pair = pairs.get(event.symbol or "")
                 order = order_from_event(event, pair) if pair else None
-                if order is None:
-                    if event.txid not in unknown:
-                        unknown.append(event.txid)
-                    continue
+            if order is None or not counts_on(order, event):
+                unknown.append(event.txid)
+                continue
             current[event.txid] = merge(order, event)
         return [o for txid, o in current.items() if txid not in unknown]
 
     def _learn(
         self, txids: list[str], events: list[ExecutionEvent], now: float
     ) -> dict[str, Order]:
-        """Orders the stream named but did not describe: read through REST, then moved on
-        by the events (which REST may already count: the merge does not count them twice)."""
+        """Orders the stream named but could not move on by itself: read through REST, then
+        moved on by those events that count on REST's view (the cache keeps whichever is
+        further along: REST's answer may be older than a row written meanwhile)."""
         try:
             found = list(self._query(txids))
         except OmsError as exc:
             logger.warning("could not read %s after a live event: %s", ", ".join(txids), exc)
             return {}
-        known = {o.txid for o in found}
-        mine = [e for e in events if e.txid in known]
         written = self.cache.revise_orders(
-            known,
-            lambda cached: [merge_all(o, mine) for o in found],
+            [o.txid for o in found],
+            lambda cached: [merge_all(o, events) for o in found],
             synced_at=now,
         )
         return {o.txid: o for o in written}
 
 
 def merge_all(order: Order, events: Iterable[ExecutionEvent]) -> Order:
-    """``order`` moved on by each of ``events`` that concerns it, in order."""
+    """``order`` moved on by each of ``events`` that concerns it and counts on it, in
+    order."""
     for event in events:
-        if event.txid == order.txid:
+        if event.txid == order.txid and counts_on(order, event):
             order = merge(order, event)
     return order
 
 
-def rest_pair_name(symbol: str, lookup: Callable[[str], Any]) -> str:
+def rest_pair_name(symbol: str, lookup: Callable[[str], Any]) -> str | None:
     """The REST name (altname, e.g. ``XBTUSD``) of the v2 symbol ``BTC/USD``: ``lookup``
-    finds the pair rules by their WebSocket v1 name (``XBT/USD``) or altname, else ``None``."""
+    finds the pair rules by their WebSocket v1 name (``XBT/USD``) or altname, else ``None``.
+    ``None`` when no pair answers to it: never a guess (the cache would hold a name REST
+    does not use)."""
     parts = [_V1_ASSET.get(p, p) for p in symbol.upper().split("/")]
     for name in ("/".join(parts), "".join(parts), symbol.replace("/", "")):
         pair = lookup(name)
         if pair is not None:
             return str(pair.altname)
-    return "".join(parts)
+    return None

@@ -42,6 +42,23 @@ logger = logging.getLogger("oms.live")
 _WIRE = logging.getLogger("oms.live.websocket")
 _WIRE.setLevel(logging.INFO)
 
+
+class _NoFrames(logging.Filter):
+    """Drops websockets' DEBUG frame records even when a logging configuration resets the
+    level above (``dictConfig`` on ``"oms"``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_WIRE.addFilter(_NoFrames())
+
+#: Seconds a connection must have been live before a drop counts as a fresh start for the
+#: backoff (a server that accepts, snapshots and hangs up must not be hammered).
+STABLE = 30.0
+#: Seconds between application pings (Kraken closes a connection idle for about a minute).
+PING_EVERY = 30.0
+
 #: Kraken's authenticated WebSocket v2 endpoint.
 KRAKEN_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
 
@@ -134,7 +151,7 @@ class ExecutionStream:
         self._ws: Any = None
         self._req_id = 0
         self._expected: int | None = None
-        self._was_live = False
+        self._live_at: float | None = None  # monotonic time this connection became live
         self._status = StreamStatus(False, None, 0, 0, 0, 0, None, None)
         self._became_live = threading.Condition(self._lock)
 
@@ -202,10 +219,15 @@ class ExecutionStream:
             if changes.get("live"):
                 self._became_live.notify_all()
 
+    def _was_stable(self) -> bool:
+        """Whether the connection that just ended had been live for :data:`STABLE` s."""
+        live_at = self._live_at
+        return live_at is not None and time.monotonic() - live_at >= STABLE
+
     def _run(self) -> None:
         failures = 0
         while not self._stopping.is_set():
-            self._was_live = False
+            self._live_at = None
             try:
                 self._connect_once()
                 failures = 0
@@ -215,8 +237,8 @@ class ExecutionStream:
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 logger.warning("WebSocket connection to %s ended: %s", self.url, reason)
                 self._set(last_error=reason)
-                # After a connection that worked, the first retry waits little.
-                failures = 1 if self._was_live else failures + 1
+                # After a connection that worked a while, the first retry waits little.
+                failures = 1 if self._was_stable() else failures + 1
             finally:
                 self._ws = None
                 self._set(live=False)
@@ -274,11 +296,21 @@ class ExecutionStream:
         ws.send(json.dumps({"method": "subscribe", "params": params, "req_id": self._req_id}))
 
     def _read(self, ws: Any) -> None:
+        heard = pinged = time.monotonic()
         while not self._stopping.is_set():
+            now = time.monotonic()
+            if now - pinged >= PING_EVERY:
+                self._req_id += 1
+                ws.send(json.dumps({"method": "ping", "req_id": self._req_id}))
+                pinged = now
+            wait = min(self.silence - (now - heard), PING_EVERY - (now - pinged))
             try:
-                raw = ws.recv(timeout=self.silence)
+                raw = ws.recv(timeout=max(0.0, wait))
             except TimeoutError:
-                raise _Reconnect(f"no message for {self.silence:g} s (no heartbeat)") from None
+                if time.monotonic() - heard >= self.silence:
+                    raise _Reconnect(f"no message for {self.silence:g} s (no heartbeat)") from None
+                continue  # time to ping
+            heard = time.monotonic()
             self._set(last_message_at=self._clock())
             message = json.loads(raw, parse_float=Decimal)
             if isinstance(message, dict):
@@ -299,7 +331,7 @@ class ExecutionStream:
             self._expected = _next(sequence)
             self._resync("subscribed: events may have been missed before the snapshot")
             self._set(live=True, since=self._clock())
-            self._was_live = True
+            self._live_at = time.monotonic()
             return
         if kind != "update":
             return

@@ -63,7 +63,8 @@ class Canceller:
             result = self.client.cancel_order(txid=txid)
         except _GONE:
             # Not open: closed meanwhile, or cancelled by a first try whose answer was lost.
-            self._read_back(txid)
+            # No event is coming for it now: REST says how it ended.
+            self.refresh([txid])
             raise
         self._read_back(txid)
         return result

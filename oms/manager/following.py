@@ -78,6 +78,7 @@ class Following:
         self.ws_url = ws_url
         self.stream_options = dict(stream_options or {})
         self._follower: Follower | None = None
+        self._unresolved: set[str] = set()
         self._lock = threading.Lock()
 
     @property
@@ -93,17 +94,20 @@ class Following:
         found, _ = self.lookup.query_known(list(txids))
         return found
 
-    def _pair(self, symbol: str) -> str:
+    def _pair(self, symbol: str) -> str | None:
         pairs = self.client.pairs
 
         def known(name: str) -> Any:
             return pairs.known(name)
 
         name = rest_pair_name(symbol, known)
-        if pairs.known(name) is None:
-            # Learn every pair once (public AssetPairs), then name it.
+        if name is None and symbol not in self._unresolved:
+            # Learn every pair once (public AssetPairs), then name it; a symbol that stays
+            # unknown is not asked about again (its orders are read through REST).
             pairs.learn(self.client.asset_pairs().values())
             name = rest_pair_name(symbol, known)
+            if name is None:
+                self._unresolved.add(symbol)
         return name
 
     def start(self) -> Follower:

@@ -148,20 +148,29 @@ class OrderLookup:
 
     def _sighted(self, intent: Intent) -> Order | None:
         """The live stream's order for ``intent``, adopted, if one comes before the deadline
-        passes (by the estimate of Kraken's clock; REST proves absence after it)."""
+        passes (by the estimate of Kraken's clock; REST proves absence after it). A candidate
+        is judged again as the cache now holds it; one refused (it answers another intent)
+        is passed over and the wait goes on."""
         assert intent.deadline is not None
-        left = intent.deadline + self.time.margin - self.time.local_now()
-        order = self.sightings.wait_for(lambda o: self.matches(intent, o), timeout=left)
-        if order is None:
-            return None
-        # The stream may have moved it on since (pending, then open): adopt it as cached.
-        order = self.cache.order(order.txid) or order
-        if self.cache.adopt(intent.id, order, synced_at=self.time.now()):
-            logger.info("intent %s adopted %s, seen on the live stream", intent.id, order.txid)
-            return order
-        current = self.cache.intent(intent.id)
-        if current is not None and current.state is IntentState.PLACED and current.txid:
-            return self.cache.order(current.txid) or order
+        end = intent.deadline + self.time.margin
+        refused: set[str] = set()
+        while (left := end - self.time.local_now()) > 0:
+            seen = self.sightings.wait_for(
+                lambda o: o.txid not in refused and self.matches(intent, o), timeout=left
+            )
+            if seen is None:
+                return None
+            # The stream may have moved it on since (pending, then open): judged as cached.
+            order = self.cache.order(seen.txid) or seen
+            if self.matches(intent, order) and self.cache.adopt(
+                intent.id, order, synced_at=self.time.now()
+            ):
+                logger.info("intent %s adopted %s, seen on the live stream", intent.id, order.txid)
+                return order
+            current = self.cache.intent(intent.id)
+            if current is not None and current.state is IntentState.PLACED and current.txid:
+                return self.cache.order(current.txid) or order
+            refused.add(seen.txid)
         return None
 
     def query_known(self, txids: Sequence[str]) -> tuple[list[Order], dict[str, str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -233,3 +234,33 @@ def test_the_token_never_goes_where_it_could_be_read(url: str) -> None:
 @pytest.mark.parametrize("url", ["wss://ws-auth.kraken.com/v2", "ws://127.0.0.1:8080/v2"])
 def test_kraken_and_a_local_sandbox_are_fine(url: str) -> None:
     assert check_ws_url(url) == url
+
+
+def test_a_quiet_subscription_pings_so_kraken_never_closes_it_as_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("oms.live.stream.PING_EVERY", 0.2)
+    pings: list[dict[str, Any]] = []
+
+    def script(ws: ServerConnection, n: int) -> None:
+        ack(ws)
+        executions(ws, "snapshot", 1)
+        while True:
+            request = json.loads(ws.recv(timeout=30))
+            pings.append(request)
+            reply = {"method": "pong", "req_id": request.get("req_id")}
+            ws.send(json.dumps(reply))
+
+    rec = Recorder()
+    with scripted(script) as (url, _):
+        live = stream(url, rec, silence=5.0).start()
+        try:
+            end = time.monotonic() + 20  # a hang guard
+            while len(pings) < 2 and time.monotonic() < end:
+                time.sleep(0.01)
+        finally:
+            live.stop()
+    assert len(pings) >= 2
+    assert all(p["method"] == "ping" for p in pings)
+    assert len({p["req_id"] for p in pings}) == len(pings)
+    assert live.status.connections == 1  # pongs (and pings) kept it going

@@ -89,6 +89,10 @@ class ManagerMachine(RuleBasedStateMachine):
             client,
             self.cache,
             clock=lambda: self.clock.time() + self.skew,
+            # Real time is the exchange's manual clock (every wait moves it); the skew is
+            # what steps. With time.monotonic here, time passing looked like a step, and a
+            # real step back could cancel it out unseen.
+            monotonic=self.clock.time,
             sleep=sleep,
             deadline=10,
         )
