@@ -17,16 +17,14 @@ import os
 import time as _time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from oms.account import RANGE_ENV, AccountIdentity, parse_userref_range
 from oms.cache import Group, OrderCache
 from oms.client import KrakenClient
 from oms.conventions import check_dead_mans_switch
 from oms.errors import ValidationError
-from oms.live.follower import OrderUpdate, Subscription
 from oms.live.sightings import Sightings
-from oms.live.stream import StreamStatus
 from oms.manager.cancelling import Canceller
 from oms.manager.counts import RequestCounts
 from oms.manager.following import Following
@@ -42,6 +40,10 @@ from oms.models import AssetPair, CancelResult, DeadMansSwitch, Order
 from oms.orders import DEADLINE_MAX, DEADLINE_MIN, OrderRequest, check_userref
 from oms.servertime import ServerClock
 from oms.userref import USERREF_MAX, USERREF_MIN, CounterAllocator, UserrefAllocator
+
+if TYPE_CHECKING:  # the stream's modules load when follow() starts one
+    from oms.live.follower import OrderUpdate, Subscription
+    from oms.live.stream import StreamStatus
 
 __all__ = ["OrderManager"]
 

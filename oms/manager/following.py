@@ -8,17 +8,19 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oms.cache import Group
 from oms.client import KrakenClient
 from oms.errors import ValidationError
-from oms.live.follower import Follower, Subscription, rest_pair_name
-from oms.live.sightings import Sightings
-from oms.live.stream import KRAKEN_WS_AUTH_URL, StreamStatus
 from oms.manager.counts import RequestCounts
 from oms.manager.lookup import OrderLookup
 from oms.manager.timing import KrakenTime
+
+if TYPE_CHECKING:  # loaded when a stream starts: a manager that never follows pays nothing
+    from oms.live.follower import Follower, Subscription
+    from oms.live.sightings import Sightings
+    from oms.live.stream import StreamStatus
 
 __all__ = ["WS_URL_ENV", "Following", "default_ws_url"]
 
@@ -35,6 +37,8 @@ def default_ws_url(base_url: str) -> str:
         return named
     host = urllib.parse.urlsplit(base_url).hostname or ""
     if host == "api.kraken.com":
+        from oms.live.stream import KRAKEN_WS_AUTH_URL
+
         return KRAKEN_WS_AUTH_URL
     from oms.sandbox.server import admin_request, is_loopback_host
 
@@ -95,6 +99,8 @@ class Following:
         return found
 
     def _pair(self, symbol: str) -> str | None:
+        from oms.live.follower import rest_pair_name
+
         pairs = self.client.pairs
 
         def known(name: str) -> Any:
@@ -111,6 +117,8 @@ class Following:
         return name
 
     def start(self) -> Follower:
+        from oms.live.follower import Follower
+
         with self._lock:
             if self._follower is None:
                 url = self.ws_url or default_ws_url(self.client.base_url)
