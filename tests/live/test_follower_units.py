@@ -178,6 +178,8 @@ def test_a_snapshot_entry_is_cached_but_never_offered_to_a_waiting_placement(rig
 
 
 def test_the_frame_log_stays_silent_at_debug_whatever_the_logging_config() -> None:
+    oms_logger = logging.getLogger("oms")
+    saved = (list(oms_logger.handlers), oms_logger.level, oms_logger.propagate)
     logging.config.dictConfig(
         {
             "version": 1,
@@ -193,5 +195,8 @@ def test_the_frame_log_stays_silent_at_debug_whatever_the_logging_config() -> No
         info = wire.makeRecord(wire.name, logging.INFO, __file__, 1, "connection open", (), None)
         assert wire.filter(info)
     finally:
-        logging.getLogger("oms").setLevel(logging.NOTSET)
+        # What the configuration changed, as it was (the library's NullHandler included).
+        oms_logger.handlers[:] = saved[0]
+        oms_logger.setLevel(saved[1])
+        oms_logger.propagate = saved[2]
         logging.getLogger("oms.live.websocket").setLevel(logging.INFO)
