@@ -315,33 +315,6 @@ def orders(
     --follow it then streams events as they happen (network: $KRAKEN_BASE_URL's stream)
     until Ctrl-C.
     """
-    _list_orders(status, userref, pair, side, since, until, txid, limit, db, output_format, table)
-    if follow:
-        from oms.cli.watch import watch
-        from oms.client import DEFAULT_BASE_URL
-
-        ctx.invoke(
-            watch,
-            userref=userref,
-            table=table,
-            base_url=os.environ.get("KRAKEN_BASE_URL") or DEFAULT_BASE_URL,
-            db=db,
-        )
-
-
-def _list_orders(
-    status: str,
-    userref: int | None,
-    pair: str | None,
-    side: str | None,
-    since: int | None,
-    until: int | None,
-    txid: str | None,
-    limit: int | None,
-    db: Path | None,
-    output_format: str | None,
-    table: bool,
-) -> None:
     fmt_ = chosen_format(output_format, table)
     statuses: Any = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES, "all": None}.get(
         status, status
@@ -359,6 +332,17 @@ def _list_orders(
         )
         data, rows = _orders_rows(cache, found)
     emit(data, output_format=fmt_, rows=data if fmt_ == "nl" else rows, columns=ORDER_COLUMNS)
+    if follow:
+        from oms.cli.watch import watch
+        from oms.client import DEFAULT_BASE_URL
+
+        ctx.invoke(
+            watch,
+            userref=userref,
+            table=table,
+            base_url=os.environ.get("KRAKEN_BASE_URL") or DEFAULT_BASE_URL,
+            db=db,
+        )
 
 
 @click.command()
