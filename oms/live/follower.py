@@ -120,7 +120,8 @@ class Subscription:
 class Follower:
     """Keeps the cache in step with the executions stream and fans updates out.
 
-    ``reconcile`` brings the cache up to date through REST (the manager's ``sync``);
+    ``reconcile`` brings the cache up to date through REST (the manager's ``sync``; given
+    the snapshot's orders right after a subscription, it does not list open orders again);
     ``query`` reads orders the stream named without describing them (REST QueryOrders,
     cached); ``rest_pair`` maps a v2 symbol (``BTC/USD``) to the REST name the cache uses
     (``None``: unknown, the order is then read through REST).
@@ -133,7 +134,7 @@ class Follower:
         url: str,
         token: Callable[[], str],
         now: Callable[[], float],
-        reconcile: Callable[[], object],
+        reconcile: Callable[[Sequence[Order] | None], object],
         query: Callable[[Sequence[str]], Iterable[Order]],
         rest_pair: Callable[[str], str | None],
         sightings: Sightings,
@@ -145,6 +146,8 @@ class Follower:
         self._query = query
         self._rest_pair = rest_pair
         self.sightings = sightings
+        # The orders of the last subscription's snapshot, until its reconciliation.
+        self._snapshot: list[Order] | None = None
         self._subscribers: list[Subscription] = []
         self._lock = threading.Lock()
         self.stream = ExecutionStream(
@@ -201,7 +204,10 @@ class Follower:
 
     def _on_resync(self, reason: str) -> None:
         logger.info("reconciling the cache through REST (%s)", reason)
-        self._reconcile()
+        snapshot, self._snapshot = self._snapshot, None
+        # Right after a subscription, its snapshot is every open order: REST need not list
+        # them again (ClosedOrders and QueryOrders still say what closed meanwhile).
+        self._reconcile(snapshot)
 
     def _on_message(self, message: Mapping[str, Any]) -> None:
         snapshot = message.get("type") == "snapshot"
@@ -221,14 +227,20 @@ class Follower:
             except ResponseShapeError as exc:
                 malformed += 1
                 logger.warning("an executions entry was malformed (%s)", exc)
-        if events:
-            self._apply(events)
+        orders = self._apply(events) if events else {}
+        if snapshot:
+            whole = (
+                not malformed
+                and isinstance(data, list)
+                and len(orders) == len({e.txid for e in events})
+            )
+            self._snapshot = list(orders.values()) if whole else None
         if malformed or not isinstance(data, list):
             # What the bad entries said, REST says.
             logger.warning("reconciling after a malformed executions message")
-            self._reconcile()
+            self._reconcile(None)
 
-    def _apply(self, events: list[ExecutionEvent]) -> None:
+    def _apply(self, events: list[ExecutionEvent]) -> dict[str, Order]:
         now = self._now()
         unknown: list[str] = []
         # Named before the write transaction: learning a new pair asks REST.
@@ -252,6 +264,7 @@ class Follower:
             for subscription in subscribers:
                 if subscription.wants(update):
                     subscription.deliver(update)
+        return orders
 
     @staticmethod
     def _revise(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from oms.cache import Group
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # loaded when a stream starts: a manager that never follows p
     from oms.live.follower import Follower, Subscription
     from oms.live.sightings import Sightings
     from oms.live.stream import StreamStatus
+    from oms.models import Order
 
 __all__ = ["WS_URL_ENV", "Following", "default_ws_url"]
 
@@ -68,7 +69,7 @@ class Following:
         time: KrakenTime,
         counts: RequestCounts,
         lookup: OrderLookup,
-        sync: Callable[[], object],
+        sync: Callable[[Sequence[Order] | None], object],
         ws_url: str | None,
         stream_options: Mapping[str, Any] | None = None,
     ):

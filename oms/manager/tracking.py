@@ -57,13 +57,17 @@ class Tracker:
         self.cache.upsert_orders(seen, synced_at=self.time.now())
         return self.cache.by_userref(userref)
 
-    def sync(self) -> SyncResult:
-        """See :meth:`oms.manager.OrderManager.sync`."""
+    def sync(self, open_orders: Sequence[Order] | None = None) -> SyncResult:
+        """See :meth:`oms.manager.OrderManager.sync`. ``open_orders``: every open order, as
+        just learned another way (a live subscription's snapshot), instead of OpenOrders."""
         started = self.time.now()
         cursor_text = self.cache.get_meta(SYNC_CURSOR)
         cursor = float(cursor_text) if cursor_text is not None else None
-        self.counts.add("OpenOrders")
-        opened = list(self.client.open_orders())
+        if open_orders is None:
+            self.counts.add("OpenOrders")
+            opened = list(self.client.open_orders())
+        else:
+            opened = list(open_orders)
         closed = list(self.client.iter_closed_orders(start=cursor, closetime="close"))
         self.counts.add("ClosedOrders", requests_for(len(closed)))
         seen = {o.txid for o in opened} | {o.txid for o in closed}

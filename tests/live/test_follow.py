@@ -177,6 +177,7 @@ def test_without_the_stream_the_same_loss_takes_the_rest_lookup(tmp_path: Path) 
 
 def test_dropped_connections_lose_nothing(sb: Sandbox, manager: OrderManager) -> None:
     manager.follow()
+    listed = manager.requests.get("OpenOrders", 0)
     txids = []
     for n in range(5):
         resting = manager.place(limit("buy", last_price(sb) - FAR - n))
@@ -192,6 +193,8 @@ def test_dropped_connections_lose_nothing(sb: Sandbox, manager: OrderManager) ->
     assert status is not None
     assert status.reconnects >= 1
     assert status.resyncs >= 2
+    # Each new subscription's snapshot listed the open orders: REST did not list them again.
+    assert manager.requests.get("OpenOrders", 0) == listed
     assert_cache_matches_exchange(manager, txids)
 
 

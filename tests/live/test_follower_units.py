@@ -67,6 +67,7 @@ class Rig:
         self.rest: dict[str, Order] = {}
         self.queried: list[list[str]] = []
         self.reconciled = 0
+        self.reconciled_with: list[list[str] | None] = []
         self.sightings = Sightings()
         self.follower = Follower(
             cache=self.cache,
@@ -82,8 +83,11 @@ class Rig:
         self.updates: list[OrderUpdate] = []
         self.follower.subscribe(self.updates.append)
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, open_orders: Sequence[Order] | None) -> None:
         self.reconciled += 1
+        self.reconciled_with.append(
+            None if open_orders is None else sorted(o.txid for o in open_orders)
+        )
 
     def _query(self, txids: Sequence[str]) -> Iterable[Order]:
         self.queried.append(list(txids))
@@ -200,3 +204,18 @@ def test_the_frame_log_stays_silent_at_debug_whatever_the_logging_config() -> No
         oms_logger.setLevel(saved[1])
         oms_logger.propagate = saved[2]
         logging.getLogger("oms.live.websocket").setLevel(logging.INFO)
+
+
+def test_the_reconciliation_after_a_snapshot_takes_its_open_orders_from_it(rig: Rig) -> None:
+    """The snapshot lists every open order: REST need not list them again, only say what
+    closed meanwhile. A gap's reconciliation lists them (no snapshot stands for them)."""
+    rig.feed(message("snapshot", {**PENDING, "exec_type": "new", "order_status": "new"}))
+    rig.follower._on_resync("subscribed")
+    rig.follower._on_resync("sequence gap")
+    assert rig.reconciled_with == [[TXID], None]
+
+
+def test_a_snapshot_not_understood_whole_leaves_rest_to_list_the_open_orders(rig: Rig) -> None:
+    rig.feed(message("snapshot", {**PENDING, "symbol": "NEW/USD"}))  # REST does not know it
+    rig.follower._on_resync("subscribed")
+    assert rig.reconciled_with[-1] is None
