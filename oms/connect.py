@@ -196,8 +196,10 @@ def _sandbox_client(
     account: int | str,
     nonce_dir: str | os.PathLike[str] | None,
     options: dict[str, Any],
-) -> tuple[KrakenClient, Callable[[], float] | None, Callable[[float], Any] | None]:
-    """A client on ``sandbox`` and the clock and sleep its manager must share with it."""
+) -> tuple[KrakenClient, dict[str, Callable[..., Any]]]:
+    """A client on ``sandbox``, and the clocks (``clock``, ``sleep``, ``monotonic``) its
+    manager must share with it."""
+    given = {k: options[k] for k in ("clock", "sleep") if options.get(k) is not None}
     if isinstance(sandbox, str):
         from urllib.parse import urlsplit
 
@@ -209,8 +211,7 @@ def _sandbox_client(
                 field="sandbox",
                 rule="loopback",
             )
-        client = client_from_env(base_url=sandbox, nonce_dir=nonce_dir, **options)
-        return client, options.get("clock"), options.get("sleep")
+        return client_from_env(base_url=sandbox, nonce_dir=nonce_dir, **options), given
     from oms.sandbox import ManualClock
 
     if nonce_dir is not None and "nonce_source" not in options:
@@ -219,9 +220,11 @@ def _sandbox_client(
     client = sandbox.client(account=account, **options)
     clock = sandbox.clock
     if isinstance(clock, ManualClock):
-        # Time a client or manager would wait moves the sandbox's clock instead.
-        return client, clock.time, clock.advance
-    return client, options.get("clock"), options.get("sleep")
+        # Time a client or manager would wait moves the sandbox's clock instead. That clock
+        # stands for real time, so it is also the one no step moves (else every wait that
+        # moves it would look like a step of the local clock).
+        return client, {"clock": clock.time, "sleep": clock.advance, "monotonic": clock.time}
+    return client, given
 
 
 def manager_on_sandbox(
@@ -249,24 +252,17 @@ def manager_on_sandbox(
         manager_options.setdefault("ws_url", ws_url)
 
     def make_client(opts: dict[str, Any]) -> KrakenClient:
-        client, shared["clock"], shared["sleep"] = _sandbox_client(
+        client, shared["clocks"] = _sandbox_client(
             sandbox, account=account, nonce_dir=nonce_dir, options=opts
         )
         return client
 
     def book_clock() -> float:
-        return (shared.get("clock") or time.time)()
+        return (shared.get("clocks", {}).get("clock") or time.time)()
 
     def options() -> dict[str, Any]:
-        # Read once the client is made: the manager shares the clock the client got.
-        from oms.sandbox import ManualClock
-
-        options = _clocked(dict(manager_options), shared["clock"], shared["sleep"])
-        if isinstance(getattr(sandbox, "clock", None), ManualClock):
-            # A manual clock stands for real time: it is also the clock no step moves (else
-            # every wait that moves it would look like a step of the local clock).
-            options.setdefault("monotonic", shared["clock"])
-        return options
+        # Read once the client is made: the manager shares the clocks the client got.
+        return {**shared["clocks"], **manager_options}
 
     return _manager(make_client, cache, dict(client_options or {}), options, book_clock=book_clock)
 

@@ -6,13 +6,15 @@
   userref, and cancels **every** open order carrying it; every txid ``oms`` sends passes here.
 - The dead man's switch (``CancelAllOrdersAfter``): ``0`` disarms it, arming takes
   :data:`DEAD_MANS_SWITCH_MIN` to :data:`DEAD_MANS_SWITCH_MAX` seconds.
+- :data:`WS_V2_ASSETS`: the assets WebSocket v2 names otherwise than REST (``BTC/USD`` is
+  REST's ``XBT/USD``); the sandbox writes them, the live stream reads them.
 
 Pure: nothing here does I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from oms.errors import ValidationError
@@ -22,11 +24,15 @@ __all__ = [
     "DEAD_MANS_SWITCH_MAX",
     "DEAD_MANS_SWITCH_MIN",
     "PAGE_SIZE",
+    "WS_V2_ASSETS",
     "check_dead_mans_switch",
     "check_txid",
     "chunks",
     "pages",
 ]
+
+#: REST altnames that WebSocket v2 spells otherwise (REST ``XBT/USD`` is v2 ``BTC/USD``).
+WS_V2_ASSETS: Mapping[str, str] = {"XBT": "BTC", "XDG": "DOGE"}
 
 _T = TypeVar("_T")
 

@@ -27,7 +27,7 @@ import attrs
 
 from oms.errors import ResponseShapeError
 from oms.models import Order, OrderStatus
-from oms.models._fields import _rfc3339
+from oms.models._fields import _opt_str, _rfc3339
 
 __all__ = ["REST_STATUS", "ExecutionEvent", "counts_on", "merge", "order_from_event"]
 
@@ -55,6 +55,8 @@ _TRIGGERED_LIMIT = {"stop-loss-limit", "take-profit-limit", "trailing-stop-limit
 
 
 def _dec(entry: Mapping[str, Any], key: str) -> Decimal | None:
+    """Any finite JSON number, every digit kept (``oms.models``' parser bounds the digits
+    of what may go to Kraken; an average price computed by Kraken may carry more)."""
     value = entry.get(key)
     if value is None:
         return None
@@ -70,15 +72,11 @@ def _dec(entry: Mapping[str, Any], key: str) -> Decimal | None:
 
 
 def _text(entry: Mapping[str, Any], key: str) -> str | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ResponseShapeError(f"executions.{key}: expected a string, got {value!r}")
-    return value
+    return _opt_str(entry.get(key), f"executions.{key}")
 
 
 def _int(entry: Mapping[str, Any], key: str) -> int | None:
+    """A JSON integer only: v2 sends userrefs and trade ids as numbers, never as text."""
     value = entry.get(key)
     if value is None:
         return None

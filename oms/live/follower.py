@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from oms.conventions import WS_V2_ASSETS
 from oms.errors import OmsError, ResponseShapeError, ValidationError
 from oms.live.events import ExecutionEvent, counts_on, merge, order_from_event
 from oms.live.sightings import Sightings
@@ -29,8 +30,8 @@ __all__ = ["Follower", "OrderUpdate", "Subscription"]
 
 logger = logging.getLogger("oms.live")
 
-# WebSocket v2 names some assets as REST does not (XBT and XDG there).
-_V1_ASSET = {"BTC": "XBT", "DOGE": "XDG"}
+# REST's names of the assets WebSocket v2 names otherwise.
+_REST_ASSET = {v2: rest for rest, v2 in WS_V2_ASSETS.items()}
 
 
 @attrs.frozen
@@ -323,7 +324,7 @@ def rest_pair_name(symbol: str, lookup: Callable[[str], Any]) -> str | None:
     finds the pair rules by their WebSocket v1 name (``XBT/USD``) or altname, else ``None``.
     ``None`` when no pair answers to it: never a guess (the cache would hold a name REST
     does not use)."""
-    parts = [_V1_ASSET.get(p, p) for p in symbol.upper().split("/")]
+    parts = [_REST_ASSET.get(p, p) for p in symbol.upper().split("/")]
     for name in ("/".join(parts), "".join(parts), symbol.replace("/", "")):
         pair = lookup(name)
         if pair is not None:

@@ -181,13 +181,10 @@ class ExecutionStream:
 
     def wait_live(self, timeout: float | None = None) -> bool:
         """Block until the stream is live (or ``timeout`` seconds pass); whether it is."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while not self._status.live and not self._stopping.is_set():
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    break
-                self._became_live.wait(left)
+            self._became_live.wait_for(
+                lambda: self._status.live or self._stopping.is_set(), timeout
+            )
             return self._status.live
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -204,12 +201,6 @@ class ExecutionStream:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-
-    def drop(self) -> None:
-        """Close the current connection as if the network had (it is made again)."""
-        ws = self._ws
-        if ws is not None:
-            ws.close()
 
     # --- the thread -----------------------------------------------------------------------
 

@@ -15,15 +15,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["dumps", "number", "rfc3339", "v2_asset", "v2_symbol"]
+from oms.conventions import WS_V2_ASSETS
 
-#: REST altnames that WebSocket v2 spells differently.
-_V2_NAMES = {"XBT": "BTC", "XDG": "DOGE"}
+__all__ = ["dumps", "number", "rfc3339", "v2_asset", "v2_symbol"]
 
 
 def v2_asset(altname: str) -> str:
     """``XBT`` → ``BTC``, ``XDG`` → ``DOGE``; any other altname unchanged."""
-    return _V2_NAMES.get(altname, altname)
+    return WS_V2_ASSETS.get(altname, altname)
 
 
 def v2_symbol(wsname: str) -> str:
